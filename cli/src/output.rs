@@ -1,0 +1,323 @@
+//! Output for people (tables, readable content) and for scripts (`--json`).
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use base64::Engine;
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+use switchboard::{
+    CallOutput, Outcome, PromptEntry, ResourceEntry, ServerStatus, TemplateEntry, ToolEntry,
+    rmcp::model::{ContentBlock, GetPromptResult, ReadResourceResult, ResourceContents},
+};
+
+pub(crate) struct Printer {
+    pub(crate) json: bool,
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().copied());
+    table
+}
+
+fn print_json(value: &impl Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("mcpctl: cannot encode the output as JSON: {e}"),
+    }
+}
+
+fn one_line(text: Option<&str>, max: usize) -> String {
+    let text = text
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if text.chars().count() > max {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        text
+    }
+}
+
+impl Printer {
+    pub(crate) fn servers(&self, servers: &[ServerStatus]) {
+        if self.json {
+            return print_json(&servers);
+        }
+        let mut t = table(&[
+            "server",
+            "transport",
+            "state",
+            "protocol",
+            "tools",
+            "last error",
+        ]);
+        for s in servers {
+            let c = s.connection.as_ref();
+            let error = c
+                .and_then(|c| c.last_error.clone())
+                .or_else(|| s.catalog_error.clone());
+            t.add_row(vec![
+                s.name.to_string(),
+                s.transport.to_owned(),
+                s.state().to_owned(),
+                c.and_then(|c| c.protocol_version.clone())
+                    .unwrap_or_default(),
+                s.tools.to_string(),
+                one_line(error.as_deref(), 80),
+            ]);
+        }
+        println!("{t}");
+    }
+
+    pub(crate) fn tools(&self, tools: &[ToolEntry]) {
+        if self.json {
+            return print_json(&tools);
+        }
+        let mut t = table(&["tool", "hints", "description"]);
+        for entry in tools {
+            let mut hints = Vec::new();
+            if entry.is_read_only() {
+                hints.push("read-only");
+            }
+            if entry.is_idempotent() {
+                hints.push("idempotent");
+            }
+            if entry
+                .tool
+                .annotations
+                .as_ref()
+                .and_then(|a| a.destructive_hint)
+                .unwrap_or(false)
+            {
+                hints.push("destructive");
+            }
+            t.add_row(vec![
+                entry.name.clone(),
+                hints.join(", "),
+                one_line(entry.tool.description.as_deref(), 90),
+            ]);
+        }
+        println!("{t}");
+    }
+
+    pub(crate) fn call(&self, output: &CallOutput, save_dir: Option<&Path>) {
+        if self.json {
+            return print_json(output);
+        }
+        let mut saver = Saver::new(save_dir);
+        for block in &output.result.content {
+            print_content(block, &mut saver);
+        }
+        if let Some(structured) = &output.result.structured_content {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(structured).unwrap_or_default()
+            );
+        }
+        let status = if output.is_tool_error() {
+            "tool error"
+        } else {
+            "ok"
+        };
+        eprintln!(
+            "— {status} from {} in {:.1} ms",
+            output.provenance.server,
+            output.provenance.latency.as_secs_f64() * 1000.0
+        );
+    }
+
+    pub(crate) fn resources(&self, resources: &[ResourceEntry], templates: &[TemplateEntry]) {
+        if self.json {
+            #[derive(Serialize)]
+            struct Both<'a> {
+                resources: &'a [ResourceEntry],
+                templates: &'a [TemplateEntry],
+            }
+            return print_json(&Both {
+                resources,
+                templates,
+            });
+        }
+        let mut t = table(&["server", "uri", "name", "mime type"]);
+        for r in resources {
+            t.add_row(vec![
+                r.server.to_string(),
+                r.resource.uri.clone(),
+                r.resource.name.clone(),
+                r.resource.mime_type.clone().unwrap_or_default(),
+            ]);
+        }
+        for r in templates {
+            t.add_row(vec![
+                r.server.to_string(),
+                r.template.uri_template.clone(),
+                format!("{} (template)", r.template.name),
+                r.template.mime_type.clone().unwrap_or_default(),
+            ]);
+        }
+        println!("{t}");
+    }
+
+    pub(crate) fn resource(&self, result: &Outcome<ReadResourceResult>, save_dir: Option<&Path>) {
+        if self.json {
+            return print_json(result);
+        }
+        let mut saver = Saver::new(save_dir);
+        for contents in &result.value.contents {
+            print_resource_contents(contents, &mut saver);
+        }
+        eprintln!(
+            "— from {} in {:.1} ms",
+            result.provenance.server,
+            result.provenance.latency.as_secs_f64() * 1000.0
+        );
+    }
+
+    pub(crate) fn prompts(&self, prompts: &[PromptEntry]) {
+        if self.json {
+            return print_json(&prompts);
+        }
+        let mut t = table(&["prompt", "arguments", "description"]);
+        for p in prompts {
+            let args = p
+                .prompt
+                .arguments
+                .iter()
+                .flatten()
+                .map(|a| {
+                    if a.required.unwrap_or(false) {
+                        a.name.clone()
+                    } else {
+                        format!("[{}]", a.name)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            t.add_row(vec![
+                p.name.clone(),
+                args,
+                one_line(p.prompt.description.as_deref(), 80),
+            ]);
+        }
+        println!("{t}");
+    }
+
+    pub(crate) fn prompt(&self, result: &GetPromptResult) {
+        if self.json {
+            return print_json(result);
+        }
+        if let Some(description) = &result.description {
+            println!("# {description}");
+        }
+        for message in &result.messages {
+            print!("{:?}: ", message.role);
+            match &message.content {
+                ContentBlock::Text(text) => println!("{}", text.text),
+                other => println!("{}", serde_json::to_string(other).unwrap_or_default()),
+            }
+        }
+    }
+}
+
+/// Writes binary content to files, or summarises it.
+struct Saver {
+    dir: Option<PathBuf>,
+    count: usize,
+}
+
+impl Saver {
+    fn new(dir: Option<&Path>) -> Self {
+        Self {
+            dir: dir.map(Path::to_owned),
+            count: 0,
+        }
+    }
+
+    /// Saves base64 data or describes it; returns the description.
+    fn binary(&mut self, kind: &str, mime: &str, data: &str) -> String {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data.trim());
+        let Ok(bytes) = bytes else {
+            return format!("[{kind} {mime}: invalid base64]");
+        };
+        let Some(dir) = &self.dir else {
+            return format!(
+                "[{kind} {mime}, {} bytes; pass --save-dir DIR to save it]",
+                bytes.len()
+            );
+        };
+        self.count += 1;
+        let extension = mime.rsplit('/').next().unwrap_or("bin");
+        let path = dir.join(format!("{kind}-{}.{extension}", self.count));
+        let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &bytes));
+        match written {
+            Ok(()) => format!(
+                "[{kind} {mime}, {} bytes saved to {}]",
+                bytes.len(),
+                path.display()
+            ),
+            Err(e) => format!("[{kind} {mime}: cannot save to {}: {e}]", path.display()),
+        }
+    }
+}
+
+fn print_content(block: &ContentBlock, saver: &mut Saver) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = match block {
+        ContentBlock::Text(text) => writeln!(stdout, "{}", text.text),
+        ContentBlock::Image(image) => {
+            writeln!(
+                stdout,
+                "{}",
+                saver.binary("image", &image.mime_type, &image.data)
+            )
+        }
+        ContentBlock::Audio(audio) => {
+            writeln!(
+                stdout,
+                "{}",
+                saver.binary("audio", &audio.mime_type, &audio.data)
+            )
+        }
+        ContentBlock::Resource(embedded) => {
+            drop(stdout);
+            print_resource_contents(&embedded.resource, saver);
+            Ok(())
+        }
+        ContentBlock::ResourceLink(link) => {
+            writeln!(stdout, "[resource link: {} ({})]", link.uri, link.name)
+        }
+        other => writeln!(
+            stdout,
+            "{}",
+            serde_json::to_string(other).unwrap_or_default()
+        ),
+    };
+}
+
+fn print_resource_contents(contents: &ResourceContents, saver: &mut Saver) {
+    match contents {
+        ResourceContents::TextResourceContents { uri, text, .. } => {
+            eprintln!("[resource {uri}]");
+            println!("{text}");
+        }
+        ResourceContents::BlobResourceContents {
+            uri,
+            blob,
+            mime_type,
+            ..
+        } => {
+            let mime = mime_type.as_deref().unwrap_or("application/octet-stream");
+            println!("[resource {uri}] {}", saver.binary("blob", mime, blob));
+        }
+        other => println!("{}", serde_json::to_string(other).unwrap_or_default()),
+    }
+}

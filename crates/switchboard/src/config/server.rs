@@ -1,0 +1,598 @@
+//! Server entries: the connection keys all formats share, the keys other hosts add, and
+//! Switchboard's own per-server settings.
+
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+use switchboard_core::validate_server_name;
+use switchboard_transport::{HttpSpec, ReconnectPolicy, ServerSpec, StdioSpec, TransportSpec};
+
+use super::{
+    ConfigError, Defaults, ServerConfig, ToolSettings,
+    expand::is_variable_name,
+    node::{Node, child},
+    read::Ctx,
+};
+
+/// Connection keys of Switchboard's own server entries.
+pub(super) const CONNECTION_KEYS: &[&str] =
+    &["command", "args", "env", "cwd", "url", "headers", "type"];
+
+/// Switchboard's own per-server keys, in TOML entries and in `switchboard.servers` overlays.
+pub(super) const OWN_KEYS: &[&str] = &[
+    "call_timeout",
+    "connect_timeout",
+    "shutdown_timeout",
+    "protocol",
+    "disabled",
+    "bearer_token_env",
+    "max_in_flight",
+    "sse_max_retries",
+    "sse_retry_base",
+    "include_tools",
+    "exclude_tools",
+    "reconnect",
+    "tools",
+];
+
+/// Keys of `reconnect`.
+const RECONNECT_KEYS: &[&str] = &[
+    "initial_backoff",
+    "max_backoff",
+    "crash_budget",
+    "budget_window",
+];
+
+/// Keys of `tools.<tool>`.
+const TOOL_KEYS: &[&str] = &["call_timeout"];
+
+/// Keys of other hosts that are accepted and have no effect here.
+const IGNORED_FOREIGN_KEYS: &[&str] = &[
+    "autoApprove",
+    "alwaysAllow",
+    "trust",
+    "description",
+    "gallery",
+    "version",
+    "dev",
+];
+
+/// Keys that only other hosts' formats use, for the hint in overlay errors.
+const FOREIGN_CONNECTION_KEYS: &[&str] = &["envFile", "httpUrl", "transportType"];
+
+/// The connection keys of one entry, gathered before they become a transport.
+#[derive(Default)]
+struct Connection<'n> {
+    command: Option<&'n Node>,
+    args: Option<&'n Node>,
+    env: Option<&'n Node>,
+    env_file: Option<&'n Node>,
+    cwd: Option<&'n Node>,
+    url: Option<&'n Node>,
+    http_url: Option<&'n Node>,
+    headers: Option<&'n Node>,
+    kind: Option<&'n Node>,
+    transport_type: Option<&'n Node>,
+}
+
+/// Which transport an entry's `type` asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Stdio,
+    Http,
+}
+
+impl<'n> Connection<'n> {
+    /// Records `key` when it is a connection key; `false` otherwise. Other hosts' formats
+    /// (`foreign`) also have `envFile`, `httpUrl` (Gemini CLI) and `transportType` (Cline).
+    fn take(&mut self, key: &str, value: &'n Node, foreign: bool) -> bool {
+        let slot = match key {
+            "command" => &mut self.command,
+            "args" => &mut self.args,
+            "env" => &mut self.env,
+            "cwd" => &mut self.cwd,
+            "url" => &mut self.url,
+            "headers" => &mut self.headers,
+            "type" => &mut self.kind,
+            "envFile" if foreign => &mut self.env_file,
+            "httpUrl" if foreign => &mut self.http_url,
+            "transportType" if foreign => &mut self.transport_type,
+            _ => return false,
+        };
+        *slot = Some(value);
+        true
+    }
+
+    /// Turns the keys into a transport. In Switchboard's own format (`strict`), a key that does
+    /// not apply to the transport is an error; in other hosts' formats, a warning.
+    fn build(
+        &self,
+        ctx: &Ctx<'_>,
+        path: &str,
+        name: &str,
+        strict: bool,
+    ) -> Result<TransportSpec, ConfigError> {
+        let kind = match (self.kind, self.transport_type) {
+            (Some(node), _) => Some(("type", kind(ctx, &child(path, "type"), name, node)?)),
+            (None, Some(node)) => Some((
+                "transportType",
+                kind(ctx, &child(path, "transportType"), name, node)?,
+            )),
+            (None, None) => None,
+        };
+        let url = match (self.url, self.http_url) {
+            (Some(_), Some(_)) => {
+                return Err(ctx.error(
+                    path,
+                    format!("server {name:?} has both \"url\" and \"httpUrl\"; keep one of them"),
+                ));
+            }
+            (Some(url), None) => Some(("url", url)),
+            (None, Some(url)) => Some(("httpUrl", url)),
+            (None, None) => None,
+        };
+        match (self.command, url, kind) {
+            (Some(_), Some(_), _) => Err(ctx.error(
+                path,
+                format!(
+                    "server {name:?} has both \"command\" and \"url\"; keep \"command\" for a \
+                     stdio server or \"url\" for a streamable-HTTP server"
+                ),
+            )),
+            (None, None, _) => Err(ctx.error(
+                path,
+                format!(
+                    "server {name:?} has neither \"command\" nor \"url\"; add \"command\" for a \
+                     stdio server or \"url\" for a streamable-HTTP server"
+                ),
+            )),
+            (Some(_), None, Some((key, Kind::Http))) => Err(ctx.error(
+                &child(path, key),
+                format!(
+                    "server {name:?} is of type \"http\" but has \"command\" instead of \"url\"; \
+                     give the server's URL, or use type \"stdio\""
+                ),
+            )),
+            (None, Some((url_key, _)), Some((key, Kind::Stdio))) => Err(ctx.error(
+                &child(path, key),
+                format!(
+                    "server {name:?} is of type \"stdio\" but has {url_key:?} instead of \
+                     \"command\"; give the command that starts it, or use type \"http\""
+                ),
+            )),
+            (Some(command), None, _) => {
+                let misplaced = [("headers", self.headers)];
+                misplaced_keys(ctx, path, name, strict, &misplaced, "a stdio")?;
+                self.stdio(ctx, path, command).map(TransportSpec::Stdio)
+            }
+            (None, Some((url_key, url)), _) => {
+                let misplaced = [
+                    ("args", self.args),
+                    ("env", self.env),
+                    ("envFile", self.env_file),
+                    ("cwd", self.cwd),
+                ];
+                misplaced_keys(ctx, path, name, strict, &misplaced, "an HTTP")?;
+                self.http(ctx, path, url_key, url).map(TransportSpec::Http)
+            }
+        }
+    }
+
+    /// A stdio transport.
+    fn stdio(&self, ctx: &Ctx<'_>, path: &str, command: &Node) -> Result<StdioSpec, ConfigError> {
+        let command_path = child(path, "command");
+        let command = ctx.expanded(&command_path, command)?;
+        if command.trim().is_empty() {
+            return Err(ctx.error(&command_path, "the command cannot be empty"));
+        }
+        let args = match self.args {
+            Some(node) => ctx.expanded_list(&child(path, "args"), node)?,
+            None => Vec::new(),
+        };
+        let mut env = BTreeMap::new();
+        if let Some(node) = self.env_file {
+            env.extend(read_env_file(ctx, &child(path, "envFile"), node)?);
+        }
+        if let Some(node) = self.env {
+            env.extend(ctx.expanded_map(&child(path, "env"), node)?);
+        }
+        let cwd = match self.cwd {
+            Some(node) => {
+                let cwd_path = child(path, "cwd");
+                let cwd = ctx.expanded(&cwd_path, node)?;
+                if cwd.is_empty() {
+                    return Err(ctx.error(&cwd_path, "the working directory cannot be empty"));
+                }
+                Some(ctx.dir.join(cwd))
+            }
+            None => None,
+        };
+        Ok(StdioSpec {
+            command,
+            args,
+            env,
+            cwd,
+        })
+    }
+
+    /// A streamable-HTTP transport.
+    fn http(
+        &self,
+        ctx: &Ctx<'_>,
+        path: &str,
+        url_key: &str,
+        url: &Node,
+    ) -> Result<HttpSpec, ConfigError> {
+        let url_path = child(path, url_key);
+        let url = ctx.expanded(&url_path, url)?;
+        // The URL is not quoted back: its query may hold a token.
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ctx.error(&url_path, "expected an http:// or https:// URL"));
+        }
+        let mut spec = HttpSpec::new(url);
+        if let Some(node) = self.headers {
+            spec.headers = ctx.expanded_map(&child(path, "headers"), node)?;
+        }
+        Ok(spec)
+    }
+}
+
+/// Reports keys present in the entry that the transport does not use.
+fn misplaced_keys(
+    ctx: &Ctx<'_>,
+    path: &str,
+    name: &str,
+    strict: bool,
+    keys: &[(&str, Option<&Node>)],
+    transport: &str,
+) -> Result<(), ConfigError> {
+    for (key, _) in keys.iter().filter(|(_, node)| node.is_some()) {
+        let key_path = child(path, key);
+        if strict {
+            return Err(ctx.error(
+                &key_path,
+                format!(
+                    "{key:?} does not apply to server {name:?}, which is {transport} server; \
+                     remove it"
+                ),
+            ));
+        }
+        tracing::warn!(
+            file = %ctx.file.display(),
+            key = %key_path,
+            "ignoring a key that does not apply to {transport} server"
+        );
+    }
+    Ok(())
+}
+
+/// Reads `type` (or Cline's `transportType`).
+fn kind(ctx: &Ctx<'_>, key: &str, name: &str, node: &Node) -> Result<Kind, ConfigError> {
+    match ctx.string(key, node)? {
+        "stdio" => Ok(Kind::Stdio),
+        "http" | "streamable-http" | "streamableHttp" => Ok(Kind::Http),
+        "sse" => Err(ctx.error(
+            key,
+            format!(
+                "server {name:?} uses the legacy HTTP+SSE transport, which Switchboard does not \
+                 support; use the server's streamable-HTTP endpoint (often ending in /mcp) with \
+                 type \"http\""
+            ),
+        )),
+        other => Err(ctx.error(
+            key,
+            format!("unknown transport type {other:?}; expected \"stdio\" or \"http\""),
+        )),
+    }
+}
+
+/// Reads an `envFile`: `KEY=VALUE` lines, relative to the configuration file.
+fn read_env_file(
+    ctx: &Ctx<'_>,
+    key: &str,
+    node: &Node,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let path: PathBuf = ctx.dir.join(ctx.expanded(key, node)?);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|error| ctx.error(key, format!("cannot read {}: {error}", path.display())))?;
+    parse_env_file(&text).map_err(|line| {
+        ctx.error(
+            key,
+            format!(
+                "line {line} of {} is not of the form KEY=VALUE",
+                path.display()
+            ),
+        )
+    })
+}
+
+/// Parses `KEY=VALUE` lines; blank lines, `#` comments and an `export ` prefix are allowed, and
+/// one pair of matching quotes around a value is removed. The error is the 1-based line number
+/// (never the line, which may hold a secret).
+fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, usize> {
+    let mut pairs = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(index + 1);
+        };
+        let name = name.trim();
+        if !is_variable_name(name) {
+            return Err(index + 1);
+        }
+        let value = value.trim();
+        let unquoted = ['"', '\'']
+            .iter()
+            .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
+            .unwrap_or(value);
+        pairs.push((name.to_owned(), unquoted.to_owned()));
+    }
+    Ok(pairs)
+}
+
+/// Checks a server name.
+fn check_name(ctx: &Ctx<'_>, path: &str, name: &str) -> Result<(), ConfigError> {
+    validate_server_name(name)
+        .map_err(|error| ctx.error(path, format!("{error}; rename the server")))
+}
+
+/// A server with the file's defaults and no overrides.
+fn with_defaults(name: &str, transport: TransportSpec, defaults: &Defaults) -> ServerConfig {
+    let mut spec = ServerSpec::new(name, transport);
+    spec.protocol = defaults.protocol;
+    spec.handshake_timeout = defaults.connect_timeout;
+    ServerConfig {
+        spec,
+        disabled: false,
+        call_timeout: None,
+        tools: ToolSettings::default(),
+    }
+}
+
+/// A server entry of another host's format (`mcpServers`, VS Code's `servers`). Keys that
+/// Switchboard does not know are ignored with a warning.
+pub(super) fn foreign(
+    ctx: &Ctx<'_>,
+    defaults: &Defaults,
+    section: &str,
+    name: &str,
+    node: &Node,
+) -> Result<ServerConfig, ConfigError> {
+    let path = child(section, name);
+    check_name(ctx, &path, name)?;
+    let mut connection = Connection::default();
+    let mut disabled = false;
+    let mut call_timeout = None;
+    let mut tools = ToolSettings::default();
+    for (key, value) in ctx.table(&path, node)? {
+        if connection.take(key, value, true) {
+            continue;
+        }
+        let key_path = child(&path, key);
+        match key.as_str() {
+            "disabled" => disabled |= ctx.boolean(&key_path, value)?,
+            "enabled" => disabled |= !ctx.boolean(&key_path, value)?,
+            "timeout" => call_timeout = Some(ctx.foreign_timeout(&key_path, value)?),
+            "includeTools" => tools.include = ctx.patterns(&key_path, value)?,
+            "excludeTools" => tools.exclude = ctx.patterns(&key_path, value)?,
+            "oauth" => tracing::warn!(
+                file = %ctx.file.display(),
+                key = %key_path,
+                "ignoring another host's OAuth settings; give the server a bearer token with \
+                 \"bearer_token_env\" or \"headers\" instead"
+            ),
+            known if IGNORED_FOREIGN_KEYS.contains(&known) => {}
+            _ => ctx.warn_unknown(&key_path),
+        }
+    }
+    let transport = connection.build(ctx, &path, name, false)?;
+    let mut server = with_defaults(name, transport, defaults);
+    server.disabled = disabled;
+    server.call_timeout = call_timeout;
+    server.tools = tools;
+    Ok(server)
+}
+
+/// A `[servers.<name>]` entry of Switchboard's own TOML format: connection keys and own keys.
+/// Unknown keys are errors.
+pub(super) fn own(
+    ctx: &Ctx<'_>,
+    defaults: &Defaults,
+    name: &str,
+    node: &Node,
+) -> Result<ServerConfig, ConfigError> {
+    let path = child("servers", name);
+    check_name(ctx, &path, name)?;
+    let entry = ctx.table(&path, node)?;
+    let mut connection = Connection::default();
+    for (key, value) in entry {
+        if !connection.take(key, value, false) && !OWN_KEYS.contains(&key.as_str()) {
+            return Err(ctx.unknown_key(&path, key, &[CONNECTION_KEYS, OWN_KEYS].concat()));
+        }
+    }
+    let transport = connection.build(ctx, &path, name, true)?;
+    let mut server = with_defaults(name, transport, defaults);
+    for (key, value) in entry {
+        apply_own(ctx, &mut server, &path, key, value)?;
+    }
+    Ok(server)
+}
+
+/// Applies a `switchboard.servers.<name>` overlay of a JSON file to a server defined under
+/// `mcpServers` or `servers`. Unknown keys are errors.
+pub(super) fn overlay(
+    ctx: &Ctx<'_>,
+    server: &mut ServerConfig,
+    path: &str,
+    node: &Node,
+) -> Result<(), ConfigError> {
+    for (key, value) in ctx.table(path, node)? {
+        if apply_own(ctx, server, path, key, value)? {
+            continue;
+        }
+        if CONNECTION_KEYS.contains(&key.as_str())
+            || FOREIGN_CONNECTION_KEYS.contains(&key.as_str())
+        {
+            return Err(ctx.error(
+                &child(path, key),
+                format!(
+                    "{key:?} is a connection setting; set it in the server's entry under \
+                     \"mcpServers\" or \"servers\""
+                ),
+            ));
+        }
+        return Err(ctx.unknown_key(path, key, OWN_KEYS));
+    }
+    Ok(())
+}
+
+/// Applies one of Switchboard's own keys; `false` when `key` is not one.
+fn apply_own(
+    ctx: &Ctx<'_>,
+    server: &mut ServerConfig,
+    path: &str,
+    key: &str,
+    value: &Node,
+) -> Result<bool, ConfigError> {
+    let key_path = &child(path, key);
+    match key {
+        "call_timeout" => server.call_timeout = Some(ctx.positive_duration(key_path, value)?),
+        "connect_timeout" => {
+            server.spec.handshake_timeout = ctx.positive_duration(key_path, value)?
+        }
+        "shutdown_timeout" => {
+            server.spec.shutdown_timeout = ctx.positive_duration(key_path, value)?
+        }
+        "protocol" => server.spec.protocol = ctx.protocol(key_path, value)?,
+        "disabled" => server.disabled = ctx.boolean(key_path, value)?,
+        "include_tools" => server.tools.include = ctx.patterns(key_path, value)?,
+        "exclude_tools" => server.tools.exclude = ctx.patterns(key_path, value)?,
+        "reconnect" => server.spec.reconnect = reconnect(ctx, key_path, value)?,
+        "tools" => server.tools.timeouts = tool_timeouts(ctx, key_path, value)?,
+        "bearer_token_env" => {
+            let name = ctx.string(key_path, value)?;
+            // The value is not quoted back: it may be the token itself, written by mistake.
+            if !is_variable_name(name) {
+                return Err(ctx.error(
+                    key_path,
+                    "expected the name of an environment variable that holds the token (letters, \
+                     digits and \"_\"), not the token itself",
+                ));
+            }
+            http(ctx, server, key, key_path)?.bearer_token_env = Some(name.to_owned());
+        }
+        "max_in_flight" => {
+            let limit = ctx.count(key_path, value, 1)?;
+            http(ctx, server, key, key_path)?.max_in_flight = limit as usize;
+        }
+        "sse_max_retries" => {
+            let retries = ctx.count(key_path, value, 0)?;
+            http(ctx, server, key, key_path)?.sse_max_retries = retries as usize;
+        }
+        "sse_retry_base" => {
+            let base = ctx.positive_duration(key_path, value)?;
+            http(ctx, server, key, key_path)?.sse_retry_base = base;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The HTTP settings of a server, or an error saying that `key` applies only to HTTP servers.
+fn http<'s>(
+    ctx: &Ctx<'_>,
+    server: &'s mut ServerConfig,
+    key: &str,
+    key_path: &str,
+) -> Result<&'s mut HttpSpec, ConfigError> {
+    let name = server.spec.name.clone();
+    match &mut server.spec.transport {
+        TransportSpec::Http(http) => Ok(http),
+        TransportSpec::Stdio(_) => Err(ctx.error(
+            key_path,
+            format!(
+                "{key:?} applies only to HTTP servers, and server {name:?} is a stdio server; \
+                 remove it"
+            ),
+        )),
+    }
+}
+
+/// Reads `reconnect = { initial_backoff, max_backoff, crash_budget, budget_window }`.
+fn reconnect(ctx: &Ctx<'_>, path: &str, node: &Node) -> Result<ReconnectPolicy, ConfigError> {
+    let mut policy = ReconnectPolicy::default();
+    for (key, value) in ctx.table(path, node)? {
+        let key_path = &child(path, key);
+        match key.as_str() {
+            "initial_backoff" => policy.initial_backoff = ctx.duration(key_path, value)?,
+            "max_backoff" => policy.max_backoff = ctx.positive_duration(key_path, value)?,
+            "crash_budget" => policy.crash_budget = ctx.count(key_path, value, 0)?,
+            "budget_window" => policy.budget_window = ctx.positive_duration(key_path, value)?,
+            _ => return Err(ctx.unknown_key(path, key, RECONNECT_KEYS)),
+        }
+    }
+    if policy.max_backoff < policy.initial_backoff {
+        return Err(ctx.error(
+            &child(path, "max_backoff"),
+            format!(
+                "max_backoff ({:?}) is shorter than initial_backoff ({:?}); raise it",
+                policy.max_backoff, policy.initial_backoff
+            ),
+        ));
+    }
+    Ok(policy)
+}
+
+/// Reads `tools.<tool>.call_timeout`.
+fn tool_timeouts(
+    ctx: &Ctx<'_>,
+    path: &str,
+    node: &Node,
+) -> Result<BTreeMap<String, Duration>, ConfigError> {
+    let mut timeouts = BTreeMap::new();
+    for (tool, settings) in ctx.table(path, node)? {
+        let tool_path = child(path, tool);
+        if tool.is_empty() {
+            return Err(ctx.error(&tool_path, "a tool name cannot be empty"));
+        }
+        for (key, value) in ctx.table(&tool_path, settings)? {
+            match key.as_str() {
+                "call_timeout" => {
+                    let timeout = ctx.positive_duration(&child(&tool_path, key), value)?;
+                    timeouts.insert(tool.clone(), timeout);
+                }
+                _ => return Err(ctx.unknown_key(&tool_path, key, TOOL_KEYS)),
+            }
+        }
+    }
+    Ok(timeouts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_files_are_key_value_lines() {
+        let text = "# comment\n\nA=1\nexport B = two words \nC=\"quoted\"\nD='single'\nE=\nF=a=b\n";
+        let pairs = parse_env_file(text).expect("valid");
+        let expected = [
+            ("A", "1"),
+            ("B", "two words"),
+            ("C", "quoted"),
+            ("D", "single"),
+            ("E", ""),
+            ("F", "a=b"),
+        ];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(pairs, expected);
+        assert_eq!(parse_env_file("A=1\nnot a pair\n"), Err(2));
+        assert_eq!(parse_env_file("A B=1\n"), Err(1));
+    }
+}
