@@ -4,6 +4,7 @@
 //! content for people, `--json` for scripts) and exit codes. Exit codes: 0 success, 1 the tool
 //! returned an error, 2 usage or configuration error, 3 connection, protocol or timeout error.
 
+mod auth;
 mod output;
 
 use std::{
@@ -15,7 +16,7 @@ use std::{
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 use switchboard::{
-    CallOptions, Error, Switchboard,
+    BatchCall, BatchOptions, CallOptions, Error, Switchboard,
     config::{Config, parse_duration},
     core::ErrorClass,
     rmcp::model::JsonObject,
@@ -75,10 +76,25 @@ enum Command {
         /// Only this server's tools.
         server: Option<String>,
     },
-    /// Call a tool: `mcpctl call server.tool key=value ...`.
+    /// Per server: state, health, latency percentiles, error counts, breaker, last error.
+    Health {
+        /// Redraw every `--interval` until interrupted, probing each server.
+        #[arg(long)]
+        watch: bool,
+        /// Interval of `--watch`.
+        #[arg(long, default_value = "2s", value_parser = parse_timeout)]
+        interval: Duration,
+    },
+    /// The tool-result cache: `stats`, or `clear [SERVER]`.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+    /// Call a tool: `mcpctl call server.tool key=value ...`, or many: `mcpctl call --batch FILE`.
     Call {
         /// The tool: `server.tool`, or a bare name offered by one server only.
-        tool: String,
+        #[arg(required_unless_present = "batch")]
+        tool: Option<String>,
         /// Arguments as KEY=VALUE (typed by the tool's input schema) or KEY:=JSON.
         pairs: Vec<String>,
         /// Arguments as one JSON object.
@@ -90,6 +106,16 @@ enum Command {
         /// Save images, audio and blobs into this directory instead of summarising them.
         #[arg(long)]
         save_dir: Option<PathBuf>,
+        /// Run a batch: JSON lines `{"tool": ..., "arguments": {...}}` from FILE (`-` for
+        /// stdin); one JSON line per call out, in input order.
+        #[arg(long, conflicts_with_all = ["tool", "pairs", "args", "args_file"])]
+        batch: Option<PathBuf>,
+        /// Calls in flight at once per server in a batch.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Do not answer from the cache.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// List resources and resource templates.
     Resources,
@@ -101,6 +127,12 @@ enum Command {
         #[arg(long)]
         save_dir: Option<PathBuf>,
     },
+    /// Log in to OAuth-protected HTTP servers: `auth login SERVER`, `auth status`, `auth logout
+    /// SERVER`.
+    Auth {
+        #[command(subcommand)]
+        command: auth::AuthCommand,
+    },
     /// List prompts.
     Prompts,
     /// Get a prompt: `mcpctl prompt server.prompt key=value ...`.
@@ -109,6 +141,17 @@ enum Command {
         name: String,
         /// Arguments as KEY=VALUE.
         pairs: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CacheAction {
+    /// Counters of the cache (of this process, plus what a shared Redis level holds).
+    Stats,
+    /// Drop cached results, of one server or all.
+    Clear {
+        /// Only this server's results.
+        server: Option<String>,
     },
 }
 
@@ -192,6 +235,10 @@ async fn run(cli: Cli) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // `auth` works on the configuration and the credential store, without connecting.
+    if let Command::Auth { command } = &cli.command {
+        return auth::run(command, &config, cli.json).await;
+    }
     let switchboard = match Switchboard::connect(config).await {
         Ok(s) => s,
         Err(error) => return report(&error),
@@ -255,12 +302,45 @@ async fn execute(cli: &Cli, switchboard: &Switchboard) -> Result<u8, Error> {
                 .collect();
             out.tools(&tools);
         }
+        Command::Health { watch, interval } => loop {
+            for server in switchboard.servers() {
+                if server.connection.is_some() {
+                    let _ = switchboard.probe(&server.name).await;
+                }
+            }
+            if *watch && !cli.json {
+                // Clear the screen and go home, like `watch`.
+                print!("\x1b[2J\x1b[H");
+            }
+            out.health(&switchboard.servers());
+            if !*watch {
+                break;
+            }
+            tokio::time::sleep(*interval).await;
+        },
+        Command::Cache { action } => match action {
+            CacheAction::Stats => out.cache_stats(switchboard.cache_stats()),
+            CacheAction::Clear { server } => {
+                switchboard.clear_cache(server.as_deref()).await?;
+                if !cli.json {
+                    eprintln!("cache cleared");
+                }
+            }
+        },
         Command::Call {
-            tool,
+            batch: Some(file),
+            concurrency,
+            no_cache,
+            ..
+        } => return run_batch(switchboard, file, *concurrency, cli.timeout, *no_cache).await,
+        Command::Call {
+            tool: Some(tool),
             pairs,
             args,
             args_file,
             save_dir,
+            no_cache,
+            ..
         } => {
             let entry = switchboard.tool(tool)?;
             let arguments = call_arguments(
@@ -272,6 +352,8 @@ async fn execute(cli: &Cli, switchboard: &Switchboard) -> Result<u8, Error> {
             )?;
             let options = CallOptions {
                 timeout: cli.timeout,
+                no_cache: *no_cache,
+                ..CallOptions::default()
             };
             let output = switchboard
                 .call_with(tool, Some(arguments), options)
@@ -281,6 +363,12 @@ async fn execute(cli: &Cli, switchboard: &Switchboard) -> Result<u8, Error> {
                 return Ok(EXIT_TOOL_ERROR);
             }
         }
+        Command::Call { tool: None, .. } => {
+            return Err(Error::InvalidArguments {
+                tool: String::new(),
+                message: "name a tool, or pass --batch FILE".to_owned(),
+            });
+        }
         Command::Resources => {
             out.resources(&switchboard.resources(), &switchboard.resource_templates())
         }
@@ -289,6 +377,8 @@ async fn execute(cli: &Cli, switchboard: &Switchboard) -> Result<u8, Error> {
             out.resource(&result, save_dir.as_deref());
         }
         Command::Prompts => out.prompts(&switchboard.prompts()),
+        // Handled in `run`, before connecting.
+        Command::Auth { .. } => {}
         Command::Prompt { name, pairs } => {
             let arguments = switchboard::args::from_pairs(name, &JsonObject::new(), pairs)?;
             // Prompt arguments are strings by the spec.
@@ -304,6 +394,65 @@ async fn execute(cli: &Cli, switchboard: &Switchboard) -> Result<u8, Error> {
         }
     }
     Ok(0)
+}
+
+/// Runs `--batch`: JSON lines in, JSON lines out (in input order). Exit code: 0 when every
+/// call succeeded, 1 when any tool returned an error, 3 when any call failed.
+async fn run_batch(
+    switchboard: &Switchboard,
+    file: &Path,
+    concurrency: usize,
+    timeout: Option<Duration>,
+    no_cache: bool,
+) -> Result<u8, Error> {
+    let invalid = |message: String| Error::InvalidArguments {
+        tool: "--batch".to_owned(),
+        message,
+    };
+    let text = if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| invalid(format!("cannot read standard input: {e}")))?;
+        text
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| invalid(format!("cannot read {}: {e}", file.display())))?
+    };
+    let mut calls = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let call: BatchCall =
+            serde_json::from_str(line).map_err(|e| invalid(format!("line {}: {e}", n + 1)))?;
+        calls.push(call);
+    }
+    let options = BatchOptions {
+        max_concurrency_per_server: concurrency,
+        call: CallOptions {
+            timeout,
+            no_cache,
+            ..CallOptions::default()
+        },
+    };
+    let results = switchboard.call_many(calls, options).await;
+    let mut code = 0;
+    for result in &results {
+        let line = match result {
+            Ok(output) => {
+                if output.is_tool_error() {
+                    code = code.max(EXIT_TOOL_ERROR);
+                }
+                serde_json::json!({ "ok": output })
+            }
+            Err(error) => {
+                code = code.max(EXIT_FAILURE);
+                serde_json::json!({ "error": { "message": error.to_string(), "class": error.class() } })
+            }
+        };
+        println!("{line}");
+    }
+    Ok(code)
 }
 
 fn call_arguments(

@@ -9,7 +9,8 @@ use base64::Engine;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use switchboard::{
-    CallOutput, Outcome, PromptEntry, ResourceEntry, ServerStatus, TemplateEntry, ToolEntry,
+    CacheState, CacheStats, CallOutput, Outcome, PromptEntry, ResourceEntry, ServerStatus,
+    TemplateEntry, ToolEntry,
     rmcp::model::{ContentBlock, GetPromptResult, ReadResourceResult, ResourceContents},
 };
 
@@ -78,6 +79,103 @@ impl Printer {
         println!("{t}");
     }
 
+    pub(crate) fn health(&self, servers: &[ServerStatus]) {
+        if self.json {
+            return print_json(&servers);
+        }
+        let mut t = table(&[
+            "server",
+            "state",
+            "health",
+            "p50 ms",
+            "p99 ms",
+            "calls",
+            "failures",
+            "retries",
+            "breaker",
+            "last error",
+        ]);
+        for s in servers {
+            let breaker = match &s.breaker {
+                None => "off".to_owned(),
+                Some(b) => {
+                    let mut text = b.state.to_owned();
+                    if let Some(rate) = b.failure_rate {
+                        text.push_str(&format!(" {:.0}% fail", rate * 100.0));
+                    }
+                    if let Some(open) = b.open_for.filter(|d| !d.is_zero()) {
+                        text.push_str(&format!(", retry in {:.0}s", open.as_secs_f64().ceil()));
+                    }
+                    text
+                }
+            };
+            let mut health = s.health.state.as_str().to_owned();
+            if let Some(left) = s.health.ejected_for {
+                health.push_str(&format!(" ({:.0}s)", left.as_secs_f64().ceil()));
+            }
+            let latency = |v: f64| {
+                if s.latency.count == 0 {
+                    "-".to_owned()
+                } else {
+                    format!("{v:.1}")
+                }
+            };
+            let error = s
+                .connection
+                .as_ref()
+                .and_then(|c| c.last_error.clone())
+                .or_else(|| s.catalog_error.clone());
+            t.add_row(vec![
+                s.name.to_string(),
+                s.state().to_owned(),
+                health,
+                latency(s.latency.p50_ms),
+                latency(s.latency.p99_ms),
+                s.stats.calls.to_string(),
+                s.stats.failures.to_string(),
+                s.stats.retries.to_string(),
+                breaker,
+                one_line(error.as_deref(), 60),
+            ]);
+        }
+        println!("{t}");
+    }
+
+    pub(crate) fn cache_stats(&self, stats: Option<CacheStats>) {
+        if self.json {
+            return print_json(&stats.map(|s| {
+                serde_json::json!({
+                    "hits": s.hits, "misses": s.misses, "stale_served": s.stale_served,
+                    "coalesced": s.coalesced, "loads": s.loads, "load_errors": s.load_errors,
+                    "evictions": s.evictions, "hit_ratio": s.hit_ratio(),
+                })
+            }));
+        }
+        let Some(s) = stats else {
+            println!("caching is off");
+            return;
+        };
+        let mut t = table(&[
+            "hits",
+            "misses",
+            "stale served",
+            "coalesced",
+            "loads",
+            "load errors",
+            "evictions",
+        ]);
+        t.add_row(vec![
+            s.hits.to_string(),
+            s.misses.to_string(),
+            s.stale_served.to_string(),
+            s.coalesced.to_string(),
+            s.loads.to_string(),
+            s.load_errors.to_string(),
+            s.evictions.to_string(),
+        ]);
+        println!("{t}");
+    }
+
     pub(crate) fn tools(&self, tools: &[ToolEntry]) {
         if self.json {
             return print_json(&tools);
@@ -128,11 +226,26 @@ impl Printer {
         } else {
             "ok"
         };
+        let cache = match output.cache {
+            CacheState::Bypass | CacheState::Miss => String::new(),
+            CacheState::Stale { age } => {
+                format!(", stale cached answer ({:.1}s old)", age.as_secs_f64())
+            }
+            other => format!(", cache {}", other.as_str()),
+        };
+        let attempts = if output.provenance.attempts > 1 {
+            format!(", {} attempts", output.provenance.attempts)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "— {status} from {} in {:.1} ms",
+            "— {status} from {} in {:.1} ms{attempts}{cache}",
             output.provenance.server,
             output.provenance.latency.as_secs_f64() * 1000.0
         );
+        if let Some(reason) = &output.degraded {
+            eprintln!("— degraded: {reason}");
+        }
     }
 
     pub(crate) fn resources(&self, resources: &[ResourceEntry], templates: &[TemplateEntry]) {

@@ -89,6 +89,7 @@ pub fn testkit_stdio(name: &str, knobs: &[&str]) -> ServerSpec {
     );
     spec.handshake_timeout = Duration::from_secs(15);
     spec.reconnect.initial_backoff = Duration::from_millis(20);
+    spec.reconnect.max_backoff = Duration::from_millis(500);
     spec
 }
 
@@ -97,6 +98,7 @@ pub fn http_spec(name: &str, url: &str) -> ServerSpec {
     let mut spec = ServerSpec::new(name, TransportSpec::Http(HttpSpec::new(url)));
     spec.handshake_timeout = Duration::from_secs(15);
     spec.reconnect.initial_backoff = Duration::from_millis(20);
+    spec.reconnect.max_backoff = Duration::from_millis(500);
     spec
 }
 
@@ -241,4 +243,46 @@ pub fn children_of(parent: u32) -> Vec<u32> {
                 == Some(parent)
         })
         .collect()
+}
+
+/// A `redis-server` on a free loopback port, without persistence; killed when dropped.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Child,
+    /// `redis://127.0.0.1:PORT/`.
+    pub url: String,
+}
+
+impl RedisServer {
+    /// Starts one and waits until it accepts connections.
+    ///
+    /// # Panics
+    /// When `redis-server` is not installed (`cargo xtask test` installs Debian's package when
+    /// run as root, or prints the command) or does not start.
+    pub fn start() -> Self {
+        use std::os::unix::process::CommandExt;
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): install it with `apt-get install redis-server`")
+            });
+        let server = Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+        };
+        wait_for_port(port, Duration::from_secs(10));
+        server
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
 }

@@ -7,6 +7,8 @@
 //! - `cargo xtask setup`: only the installation step.
 //! - `cargo xtask demo`: builds the testkit server and `mcpctl`, then calls a tool through the
 //!   demo configuration in `examples/demo.json`.
+//! - `cargo xtask conformance`: runs the official MCP conformance suite (client mode, spec
+//!   versions 2025-11-25 and 2026-07-28) against `switchboard-conformance`.
 
 use std::{
     env,
@@ -16,6 +18,10 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+mod conformance;
+mod discovery_eval;
+mod loadtest;
+
 /// npm packages the end-to-end tests run (pinned; reference servers).
 const NPM_PACKAGES: &[&str] = &[
     "@modelcontextprotocol/server-everything@2026.8.31",
@@ -24,10 +30,10 @@ const NPM_PACKAGES: &[&str] = &[
 ];
 
 /// PyPI packages the end-to-end tests run (pinned; reference servers).
-const PYPI_PACKAGES: &[&str] = &["mcp-server-time==2026.10.19"];
+const PYPI_PACKAGES: &[&str] = &["mcp-server-time==2026.10.19", "mcp-server-git==2026.10.19"];
 
 /// Debian packages the test suite needs (real services for distributed features).
-const DEBIAN_PACKAGES: &[&str] = &["redis-server"];
+const DEBIAN_PACKAGES: &[&str] = &["redis-server", "prometheus"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -35,13 +41,19 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("setup") => setup().map(|_| ()),
         Some("demo") => demo(),
+        Some("conformance") => workspace_root().and_then(|root| conformance::conformance(&root)),
+        Some("discovery-eval") => discovery_eval::run(&args[1..]),
+        Some("loadtest") => loadtest::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
                  test [-- ARGS]   install test dependencies, then run the whole test suite\n  \
                  setup            install test dependencies only (into .cache/)\n  \
-                 demo             call a tool on the testkit server through mcpctl"
+                 demo             call a tool on the testkit server through mcpctl\n  \
+                 discovery-eval   tool-discovery recall and nDCG on ToolRet (shared/toolret)\n  \
+                 loadtest [ARGS]  load tests, Switchboard against raw rmcp (docs/benchmarks.md)\n  \
+                 conformance      the official MCP conformance suite against Switchboard's client"
             );
             return ExitCode::from(2);
         }

@@ -353,8 +353,16 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// Returns the value for `key`: from the cache if fresh, otherwise from
-    /// a load (see the [module docs](self) for the steps).
+    /// Returns the value for `key`, loading it if needed:
+    ///
+    /// 1. A fresh local entry is returned as [`Served::Hit`].
+    /// 2. Otherwise the call joins the load in flight for the key
+    ///    ([`Served::Coalesced`]) or starts one. The load asks the second
+    ///    level first, if there is one ([`Served::SecondLevel`]), then runs
+    ///    the loader ([`Served::Fresh`]).
+    /// 3. If the load fails and the call had found an entry inside its stale
+    ///    window, that value is returned as [`Served::Stale`]; otherwise the
+    ///    error is.
     ///
     /// `tags` label the entry if this call starts the load (for
     /// [`invalidate_tag`](Cache::invalidate_tag)); a caller joining a load

@@ -277,3 +277,70 @@ impl Classify for Box<dyn std::error::Error + Send + Sync> {
 impl Classify for std::io::Error {}
 
 impl Classify for std::convert::Infallible {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_why_and_when() {
+        let timeout = TimeoutError {
+            kind: TimeoutKind::Attempt,
+            elapsed: Duration::from_secs(2),
+        };
+        assert_eq!(timeout.to_string(), "attempt timed out after 2s");
+        let open = CircuitOpenError {
+            state: BreakerState::Open,
+            open_until: None,
+            retry_after: Some(Duration::from_secs(30)),
+        };
+        assert_eq!(
+            open.to_string(),
+            "circuit open: call not permitted, retry after 30s"
+        );
+        let limited = RateLimitedError {
+            retry_after: Duration::from_millis(100),
+            penalized: true,
+        };
+        assert_eq!(
+            limited.to_string(),
+            "rate limited: upstream asked to back off, retry after 100ms"
+        );
+        let full = BulkheadFullError {
+            reason: BulkheadRejection::QueueTimeout,
+            max_concurrent: 4,
+            waited: Duration::from_secs(1),
+        };
+        assert_eq!(
+            full.to_string(),
+            "bulkhead full: no call slot freed within 1s"
+        );
+        let error: Error<std::io::Error> = Error::Inner(std::io::Error::other("connection reset"));
+        assert_eq!(error.to_string(), "connection reset");
+        assert!(error.is_inner() && !error.is_timeout() && !error.is_rejected());
+    }
+
+    #[test]
+    fn rejections_classify_for_retry_and_breaker() {
+        let open: Error<std::io::Error> = Error::CircuitOpen(CircuitOpenError {
+            state: BreakerState::Open,
+            open_until: None,
+            retry_after: Some(Duration::from_secs(3)),
+        });
+        assert!(!open.is_retryable());
+        assert_eq!(open.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(open.breaker_outcome(), Outcome::Ignored);
+        let deadline: Error<std::io::Error> = Error::Timeout(TimeoutError {
+            kind: TimeoutKind::Deadline,
+            elapsed: Duration::ZERO,
+        });
+        assert!(!deadline.is_retryable() && deadline.is_deadline_exceeded());
+        assert_eq!(deadline.breaker_outcome(), Outcome::Failure);
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(RateLimitedError {
+            retry_after: Duration::from_secs(1),
+            penalized: false,
+        });
+        assert_eq!(Classify::retry_after(&boxed), Some(Duration::from_secs(1)));
+        assert_eq!(boxed.breaker_outcome(), Outcome::Ignored);
+    }
+}

@@ -357,3 +357,42 @@ impl fmt::Debug for Context {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn closures_listen_and_events_name_their_policy() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let listener = move |event: &Event<'_>| {
+            if let Ok(mut seen) = sink.lock() {
+                seen.push((
+                    event.name.to_owned(),
+                    event.policy(),
+                    format!("{:?}", event.key),
+                ));
+            }
+        };
+        let ctx = Context::new("server-a").with_listener(Arc::new(listener));
+        ctx.emit(EventKind::HedgeWon);
+        ctx.emit_keyed(Some(&("server-a", "tool")), EventKind::BudgetExhausted);
+        let seen = seen.lock().map(|seen| seen.clone()).unwrap_or_default();
+        assert_eq!(
+            seen,
+            vec![
+                ("server-a".to_owned(), PolicyKind::Hedge, "None".to_owned()),
+                (
+                    "server-a".to_owned(),
+                    PolicyKind::Retry,
+                    "Some((\"server-a\", \"tool\"))".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(PolicyKind::CircuitBreaker.as_str(), "circuit_breaker");
+        assert_eq!(BreakerState::HalfOpen.as_str(), "half_open");
+    }
+}

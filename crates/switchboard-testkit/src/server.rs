@@ -40,6 +40,9 @@ use crate::{
 
 /// Name of the tool that reads the call counters; fault knobs leave it alone.
 pub(crate) const STATS_TOOL: &str = "stats";
+/// The control tool that changes the error rate at run time; like `stats`, it is exempt
+/// from every knob.
+pub(crate) const CONFIGURE_TOOL: &str = "configure";
 
 /// Instructions sent in `initialize` / `server/discover` results.
 const INSTRUCTIONS: &str = "Switchboard's MCP test server. Tools echo, compute, return every \
@@ -66,6 +69,8 @@ pub(crate) struct State {
     pub(crate) knobs: Knobs,
     /// Random numbers for the error rates.
     rng: Mutex<StdRng>,
+    /// The current protocol error rate (starts at `knobs.error_rate`; `configure` changes it).
+    pub(crate) error_rate: Mutex<f64>,
     /// Tool calls seen so far, not counting `stats` (for crash-after).
     calls_seen: AtomicU64,
     /// Calls served per tool name, not counting `stats`.
@@ -91,6 +96,7 @@ impl State {
         };
         let (tools_changed, _) = broadcast::channel(16);
         Self {
+            error_rate: Mutex::new(knobs.error_rate),
             knobs,
             rng: Mutex::new(rng),
             calls_seen: AtomicU64::new(0),
@@ -106,7 +112,7 @@ impl State {
     /// Records one tool call: the calls log, the counters, and crash-after.
     fn record_call(&self, name: &str) {
         self.append_calls_log(name);
-        if name == STATS_TOOL {
+        if name == STATS_TOOL || name == CONFIGURE_TOOL {
             return;
         }
         *lock(&self.call_counts).entry(name.to_owned()).or_default() += 1;
@@ -154,7 +160,7 @@ impl State {
         let mut rng = lock(&self.rng);
         let protocol_roll: f64 = rng.random();
         let tool_roll: f64 = rng.random();
-        if protocol_roll < self.knobs.error_rate {
+        if protocol_roll < *lock(&self.error_rate) {
             Some(Fault::ProtocolError)
         } else if tool_roll < self.knobs.tool_error_rate {
             Some(Fault::ToolError)
@@ -362,7 +368,7 @@ impl ServerHandler for TestServer {
             // Crashed with `StopServer`: never answer.
             return Err(never_answer(&context).await);
         }
-        if name != STATS_TOOL {
+        if name != STATS_TOOL && name != CONFIGURE_TOOL {
             let latency = self.state.knobs.latency;
             if !latency.is_zero() {
                 tokio::select! {

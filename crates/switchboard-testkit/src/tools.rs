@@ -107,6 +107,13 @@ struct StatsOutput {
     total: u64,
 }
 
+/// Arguments of `configure`.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct ConfigureParams {
+    /// The new error rate, 0 to 1.
+    error_rate: f64,
+}
+
 /// Arguments of `log`.
 #[derive(Debug, Deserialize, JsonSchema)]
 struct LogParams {
@@ -347,6 +354,21 @@ impl Tools {
         let calls = lock(&self.server.state.call_counts).clone();
         let total = calls.values().sum();
         Json(StatsOutput { calls, total })
+    }
+
+    #[tool(
+        description = "Changes the server's injected JSON-RPC error rate at run time (exempt from every knob).",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    fn configure(&self, Parameters(params): Parameters<ConfigureParams>) -> String {
+        let rate = params.error_rate.clamp(0.0, 1.0);
+        *lock(&self.server.state.error_rate) = rate;
+        format!("error rate {rate}")
     }
 
     #[tool(

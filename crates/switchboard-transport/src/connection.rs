@@ -7,7 +7,7 @@
 //! [`TransportError::ConnectionLost`] instead of waiting for its deadline.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     fmt,
     future::Future,
     sync::{Arc, Mutex, PoisonError, RwLock},
@@ -15,20 +15,16 @@ use std::{
 };
 
 use rand::Rng;
-use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::{
     ServiceError,
     model::{
-        CallToolRequestParams, CallToolResult, ClientRequest, GetPromptRequestParams,
-        GetPromptResult, PingRequest, Prompt, ProtocolVersion, ReadResourceRequestParams,
-        ReadResourceResult, Resource, ResourceTemplate, ServerNotification,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
+        GetPromptRequestParams, GetPromptResponse, GetPromptResult, InputRequiredResult,
+        InputResponses, PingRequest, Prompt, ProtocolVersion, ReadResourceRequestParams,
+        ReadResourceResponse, ReadResourceResult, Resource, ResourceTemplate, ServerNotification,
         SubscriptionFilterBuilder, Tool,
     },
     service::{ClientLifecycleMode, ClientServiceExt, Peer, RoleClient, RunningService},
-    transport::{
-        StreamableHttpClientTransport, common::client_side_sse::ExponentialBackoff,
-        streamable_http_client::StreamableHttpClientTransportConfig,
-    },
 };
 use switchboard_core::ServerName;
 use tokio::{
@@ -38,8 +34,9 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    ConnectError, HttpSpec, ProtocolMode, ServerSpec, TransportError, TransportSpec,
+    ConnectError, ProtocolMode, ServerSpec, TransportError, TransportSpec,
     events::{EventHandler, ServerEvent, ServerEventKind},
+    handlers::{self, SharedHandlers},
     process::{self, ChildProcess, ExitInfo},
 };
 
@@ -96,6 +93,10 @@ pub struct ConnectionStatus {
     pub generation: u64,
     /// Whether the first connection attempt has finished (successfully or not).
     pub attempted: bool,
+    /// Whether the last attempt failed for want of valid credentials: a person has to log in
+    /// (`mcpctl auth login`, or [`auth::login`](crate::auth::login)) before
+    /// [`Connection::reconnect`].
+    pub needs_login: bool,
 }
 
 impl ConnectionStatus {
@@ -108,6 +109,7 @@ impl ConnectionStatus {
             pid: None,
             generation: 0,
             attempted: false,
+            needs_login: false,
         }
     }
 }
@@ -286,7 +288,12 @@ impl Connection {
         };
         result.map_err(|e| {
             let error = TransportError::from_service(&self.inner.spec.name, e);
-            if error.is_connection_lost() || error.looks_unreachable() {
+            // A rejected credential ends the session too: the next one starts from the
+            // credential store as it is then (after a new login, for instance).
+            if error.is_connection_lost()
+                || error.looks_unreachable()
+                || error.is_credential_rejected()
+            {
                 self.inner.mark_lost(live.generation, error.to_string());
             }
             error
@@ -302,16 +309,39 @@ impl Connection {
             .unwrap_or_else(|| "the session ended".to_owned())
     }
 
-    /// `tools/call`.
+    /// `tools/call`. A 2026-07-28 server's `input_required` rounds are answered with the
+    /// spec's [`ClientHandlers`](crate::ClientHandlers) and the call is sent again with the
+    /// answers and the server's request state.
     ///
     /// # Errors
     /// See [`Connection::request`].
     pub async fn call_tool(
         &self,
-        params: CallToolRequestParams,
+        mut params: CallToolRequestParams,
     ) -> Result<CallToolResult, TransportError> {
-        self.request(|peer| async move { peer.call_tool(params).await })
-            .await
+        let inputs = self.input_rounds();
+        self.request(|peer| async move {
+            let mut rounds = InputRounds::new(inputs);
+            loop {
+                match peer.call_tool_once(params.clone()).await? {
+                    CallToolResponse::Complete(result) => return Ok(result),
+                    CallToolResponse::InputRequired(required) => {
+                        (params.input_responses, params.request_state) =
+                            rounds.answer(required).await?;
+                    }
+                    // Tasks are opt-in, and Switchboard does not declare them.
+                    _ => return Err(ServiceError::UnexpectedResponse),
+                }
+            }
+        })
+        .await
+    }
+
+    fn input_rounds(&self) -> (ServerName, Option<SharedHandlers>) {
+        (
+            self.inner.spec.name.clone(),
+            self.inner.spec.handlers.clone(),
+        )
     }
 
     /// Every tool (all pages of `tools/list`).
@@ -364,9 +394,22 @@ impl Connection {
     /// # Errors
     /// See [`Connection::request`].
     pub async fn read_resource(&self, uri: &str) -> Result<ReadResourceResult, TransportError> {
-        let params = ReadResourceRequestParams::new(uri);
-        self.request(|peer| async move { peer.read_resource(params).await })
-            .await
+        let mut params = ReadResourceRequestParams::new(uri);
+        let inputs = self.input_rounds();
+        self.request(|peer| async move {
+            let mut rounds = InputRounds::new(inputs);
+            loop {
+                match peer.read_resource_once(params.clone()).await? {
+                    ReadResourceResponse::Complete(result) => return Ok(result),
+                    ReadResourceResponse::InputRequired(required) => {
+                        (params.input_responses, params.request_state) =
+                            rounds.answer(required).await?;
+                    }
+                    _ => return Err(ServiceError::UnexpectedResponse),
+                }
+            }
+        })
+        .await
     }
 
     /// `prompts/get`.
@@ -375,10 +418,23 @@ impl Connection {
     /// See [`Connection::request`].
     pub async fn get_prompt(
         &self,
-        params: GetPromptRequestParams,
+        mut params: GetPromptRequestParams,
     ) -> Result<GetPromptResult, TransportError> {
-        self.request(|peer| async move { peer.get_prompt(params).await })
-            .await
+        let inputs = self.input_rounds();
+        self.request(|peer| async move {
+            let mut rounds = InputRounds::new(inputs);
+            loop {
+                match peer.get_prompt_once(params.clone()).await? {
+                    GetPromptResponse::Complete(result) => return Ok(result),
+                    GetPromptResponse::InputRequired(required) => {
+                        (params.input_responses, params.request_state) =
+                            rounds.answer(required).await?;
+                    }
+                    _ => return Err(ServiceError::UnexpectedResponse),
+                }
+            }
+        })
+        .await
     }
 
     /// A liveness probe that bypasses every cache: `ping` on sessions that have one (up to
@@ -506,12 +562,13 @@ async fn supervise(inner: Arc<Inner>) {
                     };
                     s.last_error = Some(error.to_string());
                     s.attempted = true;
+                    s.needs_login = error.needs_login();
                 });
                 if permanent {
                     inner.emit(ServerEventKind::Failed {
                         reason: error.to_string(),
                     });
-                    if !wait_for_restart(&inner).await {
+                    if !wait_for_restart(&inner, true).await {
                         break;
                     }
                     failures.clear();
@@ -534,11 +591,15 @@ async fn supervise(inner: Arc<Inner>) {
             tracing::error!(server = %inner.spec.name, %reason, "crash budget spent; server marked failed");
             inner.set_status(|s| s.state = ConnectionState::Failed);
             inner.emit(ServerEventKind::Failed { reason });
-            if !wait_for_restart(&inner).await {
+            if !wait_for_restart(&inner, false).await {
                 break;
             }
+            // One attempt; another failure within the window marks it failed again at once.
             failures.clear();
-            backoff = inner.spec.reconnect.initial_backoff;
+            failures.extend(std::iter::repeat_n(
+                Instant::now(),
+                inner.spec.reconnect.crash_budget as usize,
+            ));
             continue;
         }
 
@@ -558,14 +619,24 @@ async fn supervise(inner: Arc<Inner>) {
     inner.supervisor_done.cancel();
 }
 
-/// Waits for a manual restart; false when the connection is shut down instead.
-async fn wait_for_restart(inner: &Inner) -> bool {
+/// Waits while the server is marked failed: for a manual restart, or (unless the failure is
+/// permanent) for `max_backoff`, after which one more attempt is made — so a server that
+/// comes back is found again without anyone asking. False when the connection is shut down.
+async fn wait_for_restart(inner: &Inner, permanent: bool) -> bool {
+    let retry_later = async {
+        if permanent {
+            std::future::pending::<()>().await;
+        } else {
+            tokio::time::sleep(inner.spec.reconnect.max_backoff).await;
+        }
+    };
     tokio::select! {
         () = inner.shutdown.cancelled() => false,
         () = inner.restart.notified() => {
             inner.set_status(|s| s.state = ConnectionState::Reconnecting);
             true
         }
+        () = retry_later => true,
     }
 }
 
@@ -594,6 +665,7 @@ async fn run_session(inner: &Arc<Inner>, session: Session, generation: u64) -> S
         s.state = ConnectionState::Ready;
         s.generation = generation;
         s.attempted = true;
+        s.needs_login = false;
         s.pid = process.as_ref().map(ChildProcess::pid);
         s.protocol_version = info.as_ref().map(|i| i.protocol_version.to_string());
         s.server_info = info
@@ -710,7 +782,7 @@ async fn listen_for_changes(inner: Arc<Inner>, peer: Peer<RoleClient>) {
     }
 }
 
-fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
+pub(crate) fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
     match mode {
         ProtocolMode::Legacy => ClientLifecycleMode::Initialize,
         ProtocolMode::Modern => ClientLifecycleMode::Discover {
@@ -727,6 +799,7 @@ async fn connect(inner: &Arc<Inner>) -> Result<Session, ConnectError> {
     let handler = EventHandler {
         server: inner.spec.name.clone(),
         events: inner.events.clone(),
+        handlers: inner.spec.handlers.clone(),
     };
     let timeout = inner.spec.handshake_timeout;
     let mode = lifecycle(inner.spec.protocol);
@@ -784,54 +857,63 @@ async fn connect(inner: &Arc<Inner>) -> Result<Session, ConnectError> {
             }
         }
         TransportSpec::Http(http) => {
-            let transport = http_transport(http)?;
-            match tokio::time::timeout(timeout, handler.serve_with_lifecycle(transport, mode)).await
-            {
-                Ok(Ok(running)) => Ok(Session {
-                    running,
-                    process: None,
-                }),
-                Ok(Err(error)) => Err(ConnectError::Handshake(crate::error::error_chain(&error))),
-                Err(_) => Err(ConnectError::HandshakeTimeout(timeout)),
-            }
+            let running = crate::http::connect(&inner.spec, http, handler, mode, timeout).await?;
+            Ok(Session {
+                running,
+                process: None,
+            })
         }
     }
 }
 
-fn http_transport(
-    spec: &HttpSpec,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, ConnectError> {
-    let url = reqwest::Url::parse(&spec.url)
-        .map_err(|e| ConnectError::Invalid(format!("url {:?}: {e}", spec.url)))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConnectError::Invalid(format!(
-            "url {:?}: the scheme must be http or https",
-            spec.url
-        )));
+/// The `input_required` rounds of one request (SEP-2322): each is answered with the
+/// application's handlers, within rmcp's round limit.
+struct InputRounds {
+    server: ServerName,
+    handlers: Option<SharedHandlers>,
+    rounds: usize,
+    state_only: usize,
+}
+
+impl InputRounds {
+    fn new((server, handlers): (ServerName, Option<SharedHandlers>)) -> Self {
+        Self {
+            server,
+            handlers,
+            rounds: 0,
+            state_only: 0,
+        }
     }
-    let mut headers = HashMap::new();
-    for (name, value) in &spec.headers {
-        let name = HeaderName::try_from(name.as_str())
-            .map_err(|e| ConnectError::Invalid(format!("header name {name:?}: {e}")))?;
-        let value = HeaderValue::try_from(value.as_str())
-            .map_err(|_| ConnectError::Invalid(format!("header {name}: invalid value")))?;
-        headers.insert(name, value);
+
+    /// The input responses and the request state to send the request again with.
+    async fn answer(
+        &mut self,
+        required: InputRequiredResult,
+    ) -> Result<(Option<InputResponses>, Option<String>), ServiceError> {
+        self.rounds += 1;
+        if self.rounds >= handlers::MAX_INPUT_ROUNDS {
+            return Err(ServiceError::InputRequiredRoundsExceeded {
+                max_rounds: handlers::MAX_INPUT_ROUNDS,
+            });
+        }
+        let requests = required.input_requests.unwrap_or_default();
+        if requests.is_empty() && required.request_state.is_none() {
+            return Err(ServiceError::UnexpectedResponse);
+        }
+        if requests.is_empty() {
+            // The server is still working: pause before asking again.
+            tokio::time::sleep(handlers::state_only_pause(self.state_only)).await;
+            self.state_only += 1;
+        } else {
+            self.state_only = 0;
+        }
+        let responses =
+            handlers::fulfill_input_requests(self.handlers.as_ref(), &self.server, requests)
+                .await
+                .map_err(ServiceError::McpError)?;
+        Ok((
+            (!responses.is_empty()).then_some(responses),
+            required.request_state,
+        ))
     }
-    let mut config = StreamableHttpClientTransportConfig::with_uri(spec.url.as_str())
-        .max_concurrent_requests(spec.max_in_flight)
-        .custom_headers(headers);
-    if let Some(var) = &spec.bearer_token_env {
-        let token = std::env::var(var).map_err(|_| {
-            ConnectError::Invalid(format!(
-                "bearer_token_env names {var}, which is not set in the environment"
-            ))
-        })?;
-        config = config.auth_header(token);
-    }
-    let mut backoff = ExponentialBackoff::default();
-    backoff.max_times = Some(spec.sse_max_retries);
-    backoff.base_duration = spec.sse_retry_base;
-    backoff.max_delay = Some(Duration::from_secs(5));
-    config.retry_config = Arc::new(backoff);
-    Ok(StreamableHttpClientTransport::from_config(config))
 }

@@ -2,13 +2,17 @@
 
 use std::time::Duration;
 
-use rmcp::{ServiceError, model::ErrorCode, transport::streamable_http_client::HttpStatusError};
+use rmcp::{
+    ServiceError,
+    model::ErrorCode,
+    transport::streamable_http_client::{HttpStatusError, InsufficientScopeError},
+};
 use switchboard_core::{ErrorClass, ServerName};
 
 use crate::ConnectionState;
 
 /// A failure to reach a server or to get an answer from it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TransportError {
     /// The server is not connected right now; the request was not sent.
     #[error("server {server} is {state}{}", last_error.as_deref().map(|e| format!(": {e}")).unwrap_or_default())]
@@ -74,6 +78,34 @@ pub enum TransportError {
         /// The timeout that passed.
         timeout: Duration,
     },
+    /// The server refused the request's credentials (HTTP 401), or they lack a scope the
+    /// request needs (HTTP 403 `insufficient_scope`). The message names the command that fixes
+    /// it; [`login`](crate::auth::login) with the challenge does the same in code.
+    #[error("{}", unauthorized_message(server, required_scope.as_deref()))]
+    Unauthorized {
+        /// The server.
+        server: ServerName,
+        /// The server's `WWW-Authenticate` challenge, if it sent one.
+        challenge: Option<String>,
+        /// The scope the server asked for, when it answered `insufficient_scope`.
+        required_scope: Option<String>,
+    },
+}
+
+fn unauthorized_message(server: &ServerName, required_scope: Option<&str>) -> String {
+    match required_scope {
+        Some("") => format!(
+            "server {server} needs more OAuth scopes for this request; run: mcpctl auth login \
+             {server}"
+        ),
+        Some(scope) => format!(
+            "server {server} needs the OAuth scope {scope:?} for this request; run: mcpctl auth \
+             login {server} --scope {scope:?}"
+        ),
+        None => format!(
+            "server {server} rejected the credentials (HTTP 401); run: mcpctl auth login {server}"
+        ),
+    }
 }
 
 impl TransportError {
@@ -86,6 +118,7 @@ impl TransportError {
             Self::Protocol { .. } => ErrorClass::Protocol,
             Self::Timeout { .. } => ErrorClass::Timeout,
             Self::Rpc { code, .. } => classify_rpc_code(*code),
+            Self::Unauthorized { .. } => ErrorClass::Denied,
         }
     }
 
@@ -98,7 +131,8 @@ impl TransportError {
             | Self::Overloaded { server, .. }
             | Self::Io { server, .. }
             | Self::Protocol { server, .. }
-            | Self::Timeout { server, .. } => server,
+            | Self::Timeout { server, .. }
+            | Self::Unauthorized { server, .. } => server,
         }
     }
 
@@ -121,8 +155,41 @@ impl TransportError {
         matches!(self, Self::ConnectionLost { .. })
     }
 
+    /// Whether the server refused the credentials themselves (not a missing scope), so that
+    /// the session should start over from the credential store.
+    pub(crate) fn is_credential_rejected(&self) -> bool {
+        matches!(
+            self,
+            Self::Unauthorized {
+                required_scope: None,
+                ..
+            }
+        )
+    }
+
+    /// The server's `WWW-Authenticate` challenge, when it refused the request's credentials.
+    pub fn auth_challenge(&self) -> Option<&str> {
+        match self {
+            Self::Unauthorized { challenge, .. } => challenge.as_deref(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn from_service(server: &ServerName, error: ServiceError) -> Self {
         let server = server.clone();
+        if error.auth_challenge().is_some() || error.is_authorization_required() {
+            let challenge = error.auth_challenge().map(str::to_owned);
+            let required_scope = match &error {
+                ServiceError::TransportSend(send) => find_cause::<InsufficientScopeError>(send)
+                    .map(|e| e.required_scope.clone().unwrap_or_default()),
+                _ => None,
+            };
+            return Self::Unauthorized {
+                server,
+                challenge,
+                required_scope,
+            };
+        }
         match error {
             ServiceError::McpError(data) => Self::Rpc {
                 server,
@@ -257,6 +324,15 @@ pub enum ConnectError {
     /// The configuration of the server is unusable.
     #[error("invalid server settings: {0}")]
     Invalid(String),
+    /// The server needs credentials that are missing, expired or refused; a person has to log
+    /// in again.
+    #[error("server {server} requires authorization ({reason}); run: mcpctl auth login {server}")]
+    Unauthorized {
+        /// The server.
+        server: String,
+        /// What is wrong with the credentials (never a token).
+        reason: String,
+    },
 }
 
 fn stderr_tail(lines: &[String]) -> String {
@@ -271,7 +347,12 @@ impl ConnectError {
     /// Whether the failure is in the server's settings rather than in the server, so that
     /// retrying cannot help.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Invalid(_))
+        matches!(self, Self::Invalid(_) | Self::Unauthorized { .. })
+    }
+
+    /// Whether a person has to log in (`mcpctl auth login`) before the server can be reached.
+    pub fn needs_login(&self) -> bool {
+        matches!(self, Self::Unauthorized { .. })
     }
 }
 

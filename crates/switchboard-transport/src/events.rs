@@ -2,19 +2,22 @@
 
 #![expect(
     deprecated,
-    reason = "logging notifications are deprecated by SEP-2577, but servers on revisions up to 2025-11-25 still send them"
+    reason = "logging, sampling and roots are deprecated by SEP-2577, but servers on revisions up to 2025-11-25 still use them"
 )]
 
 use rmcp::{
-    ClientHandler,
+    ClientHandler, ErrorData,
     model::{
-        ClientCapabilities, ClientConfig, Implementation, LoggingMessageNotificationParam,
+        ClientConfig, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams,
+        ElicitResult, Implementation, ListRootsResult, LoggingMessageNotificationParam,
         ProgressNotificationParam, ResourceUpdatedNotificationParam,
     },
-    service::{NotificationContext, RoleClient},
+    service::{NotificationContext, RequestContext, RoleClient},
 };
 use switchboard_core::ServerName;
 use tokio::sync::broadcast;
+
+use crate::handlers::{self, SharedHandlers};
 
 /// Something that happened on one server's connection.
 #[derive(Debug, Clone)]
@@ -61,12 +64,14 @@ pub enum ServerEventKind {
     Log(LoggingMessageNotificationParam),
 }
 
-/// The rmcp client handler of every connection: answers with Switchboard's client info and
-/// turns notifications into [`ServerEvent`]s.
+/// The rmcp client handler of every connection: answers with Switchboard's client info, turns
+/// notifications into [`ServerEvent`]s, and passes server-to-client requests to the
+/// application's [`ClientHandlers`](crate::ClientHandlers) (declining them without).
 #[derive(Debug, Clone)]
 pub(crate) struct EventHandler {
     pub(crate) server: ServerName,
     pub(crate) events: broadcast::Sender<ServerEvent>,
+    pub(crate) handlers: Option<SharedHandlers>,
 }
 
 impl EventHandler {
@@ -82,9 +87,43 @@ impl EventHandler {
 impl ClientHandler for EventHandler {
     fn get_info(&self) -> ClientConfig {
         ClientConfig::new(
-            ClientCapabilities::default(),
+            handlers::capabilities(self.handlers.as_ref()),
             Implementation::new("switchboard", env!("CARGO_PKG_VERSION")),
         )
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        match &self.handlers {
+            Some(handlers) => handlers.create_message(&self.server, params).await,
+            None => Err(ErrorData::method_not_found::<
+                rmcp::model::CreateMessageRequestMethod,
+            >()),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        match &self.handlers {
+            Some(handlers) => handlers.create_elicitation(&self.server, params).await,
+            None => Ok(ElicitResult::new(rmcp::model::ElicitationAction::Decline)),
+        }
+    }
+
+    async fn list_roots(
+        &self,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        match &self.handlers {
+            Some(handlers) => handlers.list_roots(&self.server).await,
+            None => Ok(ListRootsResult::default()),
+        }
     }
 
     async fn on_progress(

@@ -4,6 +4,8 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use switchboard_core::ServerName;
 
+use crate::{auth::HttpAuth, handlers::SharedHandlers};
+
 /// Everything needed to connect to one MCP server and keep it connected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerSpec {
@@ -20,6 +22,9 @@ pub struct ServerSpec {
     pub reconnect: ReconnectPolicy,
     /// The longest an orderly close may take before the process group is killed. Default 2 s.
     pub shutdown_timeout: Duration,
+    /// The application's answers to server-to-client requests (sampling, elicitation, roots).
+    /// Without them those requests are declined and the capabilities are not declared.
+    pub handlers: Option<SharedHandlers>,
 }
 
 impl ServerSpec {
@@ -32,6 +37,7 @@ impl ServerSpec {
             handshake_timeout: Duration::from_secs(30),
             reconnect: ReconnectPolicy::default(),
             shutdown_timeout: Duration::from_secs(2),
+            handlers: None,
         }
     }
 
@@ -87,9 +93,10 @@ pub struct HttpSpec {
     pub url: String,
     /// Static headers sent with every request (values already expanded).
     pub headers: BTreeMap<String, String>,
-    /// Name of the environment variable that holds a bearer token. The token itself never
-    /// appears in configuration.
-    pub bearer_token_env: Option<String>,
+    /// How requests are authorized: nothing configured (a login stored by
+    /// [`login`](crate::auth::login) is used when there is one), a bearer token from an
+    /// environment variable, or OAuth 2.1.
+    pub auth: HttpAuth,
     /// Most JSON requests in flight at once on this connection (rmcp's default is 16). Default 64.
     pub max_in_flight: usize,
     /// How many times a broken SSE stream is re-opened before the request fails
@@ -105,7 +112,7 @@ impl HttpSpec {
         Self {
             url: url.into(),
             headers: BTreeMap::new(),
-            bearer_token_env: None,
+            auth: HttpAuth::None,
             max_in_flight: 64,
             sse_max_retries: 3,
             sse_retry_base: Duration::from_millis(250),

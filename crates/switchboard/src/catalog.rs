@@ -27,12 +27,31 @@ pub(crate) struct ServerCatalog {
 /// A tool as the merged catalog shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ToolEntry {
-    /// The qualified name, `server.tool`.
+    /// The qualified name, `server.tool` (or `group.tool` for a replica group).
     pub name: String,
-    /// The server offering it.
+    /// The server offering it, or the replica group whose members offer it.
     pub server: ServerName,
     /// The tool as the server describes it (name, description, schemas, annotations).
     pub tool: Arc<Tool>,
+    /// Where calls go.
+    #[serde(skip)]
+    pub(crate) route: Route,
+}
+
+/// Where calls of a tool go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// One server (index into the switchboard's servers).
+    Server(usize),
+    /// A replica group (index into the switchboard's groups).
+    Group(usize),
+}
+
+impl ToolEntry {
+    /// Whether calls are routed among the replicas of a group.
+    pub fn is_group(&self) -> bool {
+        matches!(self.route, Route::Group(_))
+    }
 }
 
 impl ToolEntry {
@@ -87,17 +106,28 @@ pub struct TemplateEntry {
 /// Name → tools index over every server, rebuilt when a server's tool list changes.
 #[derive(Debug, Default)]
 pub(crate) struct ToolIndex {
-    /// Bare tool name → entries (one per server offering it), in server order.
+    /// Bare tool name → entries (one per server or group offering it), in server order.
     by_name: HashMap<String, Vec<ToolEntry>>,
+    /// Group name → its member servers.
+    members: HashMap<ServerName, Vec<ServerName>>,
+}
+
+/// A replica group as the index sees it.
+pub(crate) struct GroupTools<'a> {
+    pub(crate) name: &'a ServerName,
+    /// Member server indices.
+    pub(crate) members: &'a [usize],
 }
 
 impl ToolIndex {
-    /// Builds the index from each server's tools, in server order.
-    pub(crate) fn build<'a>(
-        servers: impl Iterator<Item = (&'a ServerName, &'a [Arc<Tool>])>,
+    /// Builds the index from each server's tools (in server order) and the replica groups,
+    /// whose tools are the union of their members' tools.
+    pub(crate) fn build(
+        servers: &[(ServerName, Vec<Arc<Tool>>)],
+        groups: &[GroupTools<'_>],
     ) -> Self {
         let mut by_name: HashMap<String, Vec<ToolEntry>> = HashMap::new();
-        for (server, tools) in servers {
+        for (i, (server, tools)) in servers.iter().enumerate() {
             for tool in tools {
                 by_name
                     .entry(tool.name.to_string())
@@ -106,10 +136,57 @@ impl ToolIndex {
                         name: format!("{server}.{}", tool.name),
                         server: server.clone(),
                         tool: Arc::clone(tool),
+                        route: Route::Server(i),
                     });
             }
         }
-        Self { by_name }
+        let mut members = HashMap::new();
+        for (g, group) in groups.iter().enumerate() {
+            let mut seen = std::collections::HashSet::new();
+            for &m in group.members {
+                let Some((_, tools)) = servers.get(m) else {
+                    continue;
+                };
+                for tool in tools {
+                    if seen.insert(tool.name.to_string()) {
+                        by_name
+                            .entry(tool.name.to_string())
+                            .or_default()
+                            .push(ToolEntry {
+                                name: format!("{}.{}", group.name, tool.name),
+                                server: group.name.clone(),
+                                tool: Arc::clone(tool),
+                                route: Route::Group(g),
+                            });
+                    }
+                }
+            }
+            members.insert(
+                group.name.clone(),
+                group
+                    .members
+                    .iter()
+                    .filter_map(|&m| servers.get(m).map(|(n, _)| n.clone()))
+                    .collect(),
+            );
+        }
+        Self { by_name, members }
+    }
+
+    /// Of several entries sharing a bare name, the one group whose members offer all the
+    /// others: a bare name of a replica group's tool means the group.
+    fn group_covering<'a>(&self, entries: &'a [ToolEntry]) -> Option<&'a ToolEntry> {
+        let mut groups = entries.iter().filter(|e| e.is_group());
+        let group = groups.next()?;
+        if groups.next().is_some() {
+            return None;
+        }
+        let members = self.members.get(&group.server)?;
+        entries
+            .iter()
+            .filter(|e| !e.is_group())
+            .all(|e| members.contains(&e.server))
+            .then_some(group)
     }
 
     /// Resolves `server.tool` or a bare unique `tool`.
@@ -122,17 +199,27 @@ impl ToolIndex {
         {
             return Ok(entry);
         }
-        match self.by_name.get(name).map(Vec::as_slice) {
-            Some([only]) => Ok(only),
-            Some(many) if !many.is_empty() => Err(Error::AmbiguousTool {
-                name: name.to_owned(),
-                servers: many.iter().map(|e| e.server.to_string()).collect(),
-            }),
-            _ => Err(Error::UnknownTool {
+        let entries = self
+            .by_name
+            .get(name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if let [only] = entries {
+            return Ok(only);
+        }
+        if let Some(group) = self.group_covering(entries) {
+            return Ok(group);
+        }
+        if entries.is_empty() {
+            return Err(Error::UnknownTool {
                 name: name.to_owned(),
                 suggestion: self.suggest(name),
-            }),
+            });
         }
+        Err(Error::AmbiguousTool {
+            name: name.to_owned(),
+            servers: entries.iter().map(|e| e.server.to_string()).collect(),
+        })
     }
 
     fn suggest(&self, name: &str) -> Option<String> {
@@ -177,11 +264,39 @@ mod tests {
     }
 
     fn index() -> ToolIndex {
-        let a = ServerName::new("a");
-        let b = ServerName::new("b");
-        let a_tools = vec![tool("echo"), tool("search")];
-        let b_tools = vec![tool("echo"), tool("repos.list")];
-        ToolIndex::build([(&a, a_tools.as_slice()), (&b, b_tools.as_slice())].into_iter())
+        let servers = vec![
+            (ServerName::new("a"), vec![tool("echo"), tool("search")]),
+            (ServerName::new("b"), vec![tool("echo"), tool("repos.list")]),
+        ];
+        ToolIndex::build(&servers, &[])
+    }
+
+    #[test]
+    fn a_group_owns_the_bare_names_of_its_members() {
+        let servers = vec![
+            (ServerName::new("r1"), vec![tool("search")]),
+            (ServerName::new("r2"), vec![tool("search"), tool("extra")]),
+            (ServerName::new("solo"), vec![tool("other")]),
+        ];
+        let name = ServerName::new("pool");
+        let idx = ToolIndex::build(
+            &servers,
+            &[GroupTools {
+                name: &name,
+                members: &[0, 1],
+            }],
+        );
+        let entry = idx.resolve("search").expect("group");
+        assert_eq!(entry.name, "pool.search");
+        assert_eq!(entry.route, Route::Group(0));
+        assert_eq!(
+            idx.resolve("pool.extra").map(|e| e.route).ok(),
+            Some(Route::Group(0))
+        );
+        assert_eq!(
+            idx.resolve("r1.search").map(|e| e.route).ok(),
+            Some(Route::Server(0))
+        );
     }
 
     #[test]

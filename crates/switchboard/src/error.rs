@@ -11,7 +11,7 @@ use crate::config::ConfigError;
 ///
 /// A tool that runs and reports a failure (`isError: true`) is not an `Error`: it is a
 /// successful call whose [`CallOutput::is_tool_error`](crate::CallOutput::is_tool_error) is true.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The configuration is invalid.
@@ -80,21 +80,84 @@ pub enum Error {
     /// The server could not be reached or answered with an error.
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// The server's circuit breaker is open: it failed recently, so calls fail fast.
+    #[error("server {server} is unavailable: its circuit breaker is {state} after repeated failures{}", retry_text(*retry_after))]
+    CircuitOpen {
+        /// The server.
+        server: ServerName,
+        /// `open`, `half_open` (all probes in flight) or `forced_open`.
+        state: &'static str,
+        /// When the breaker lets a probe call through again.
+        retry_after: Option<Duration>,
+    },
+    /// The server's rate limit allows no more calls now.
+    #[error("server {server} is rate-limited here{}", retry_text(Some(*retry_after)))]
+    RateLimited {
+        /// The server.
+        server: ServerName,
+        /// When a permit is available.
+        retry_after: Duration,
+    },
+    /// Telemetry or the audit log could not be set up.
+    #[error("cannot set up the {what}: {message}")]
+    Setup {
+        /// `telemetry` or `audit log`.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// Too many calls to the server are in flight (bulkhead full).
+    #[error("server {server} has too many calls in flight (bulkhead full)")]
+    BulkheadFull {
+        /// The server.
+        server: ServerName,
+    },
+}
+
+fn retry_text(retry_after: Option<Duration>) -> String {
+    match retry_after {
+        Some(after) => format!("; next try in {:.1}s", after.as_secs_f64()),
+        None => String::new(),
+    }
 }
 
 impl Error {
     /// The class of this failure.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::Config(_) => ErrorClass::Config,
+            Self::Config(_) | Self::Setup { .. } => ErrorClass::Config,
             Self::UnknownTool { .. }
             | Self::UnknownPrompt { .. }
             | Self::UnknownServer { .. }
             | Self::ResourceNotFound { .. } => ErrorClass::NotFound,
             Self::AmbiguousTool { .. } | Self::InvalidArguments { .. } => ErrorClass::InvalidInput,
-            Self::Disabled { .. } => ErrorClass::Unavailable,
+            Self::Disabled { .. } | Self::CircuitOpen { .. } => ErrorClass::Unavailable,
+            Self::RateLimited { .. } | Self::BulkheadFull { .. } => ErrorClass::Overloaded,
             Self::Timeout { .. } => ErrorClass::Timeout,
             Self::Transport(e) => e.class(),
+        }
+    }
+
+    /// Whether the call certainly never reached the server (so even a non-idempotent call may
+    /// be sent again): a local rejection or a server that was not connected.
+    pub fn is_not_sent(&self) -> bool {
+        match self {
+            Self::CircuitOpen { .. }
+            | Self::RateLimited { .. }
+            | Self::BulkheadFull { .. }
+            | Self::Disabled { .. } => true,
+            Self::Transport(e) => e.is_not_sent(),
+            _ => false,
+        }
+    }
+
+    /// How long to wait before trying again, when known.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::CircuitOpen { retry_after, .. } => *retry_after,
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::Transport(e) => e.retry_after(),
+            _ => None,
         }
     }
 

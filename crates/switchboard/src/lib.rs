@@ -39,16 +39,27 @@
 //! ```
 
 pub mod args;
+mod batch;
+mod call;
 mod catalog;
 pub mod config;
+mod discover;
 mod error;
+mod observe;
+mod runtime;
 mod switchboard;
+mod tool_cache;
 
+pub use batch::{BatchCall, BatchOptions};
+pub use call::{CacheState, CallOptions, CallOutput};
 pub use catalog::{PromptEntry, ResourceEntry, TemplateEntry, ToolEntry};
+pub use discover::{DiscoverOptions, Discovered};
 pub use error::Error;
-pub use switchboard::{
-    CallOptions, CallOutput, Outcome, ServerStatus, Switchboard, SwitchboardBuilder,
-};
+pub use runtime::{LatencyView, PolicyStats};
+pub use switchboard::{BreakerView, Outcome, ServerStatus, Switchboard, SwitchboardBuilder};
+pub use switchboard_cache::Stats as CacheStats;
 pub use switchboard_core as core;
+pub use switchboard_registry::health::{HealthSnapshot, HealthState};
+pub use switchboard_telemetry as telemetry;
 pub use switchboard_transport as transport;
 pub use switchboard_transport::rmcp;

@@ -8,11 +8,15 @@ use std::{
 };
 
 use futures::future::join_all;
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, GetPromptRequestParams, JsonObject, ReadResourceResult,
-};
+use rmcp::model::{GetPromptRequestParams, JsonObject, ReadResourceResult};
 use serde::Serialize;
 use switchboard_core::{ErrorClass, Provenance, ServerName};
+use switchboard_registry::{
+    health::{HealthConfig, HealthSnapshot},
+    routing::{ReplicaInfo, Router, Strategy},
+};
+use switchboard_resilience::{RetryBudget, RetryBudgetConfig};
+use switchboard_telemetry::{AuditLog, Telemetry};
 use switchboard_transport::{
     Connection, ConnectionState, ConnectionStatus, ServerEventKind, ServerSpec, TransportError,
 };
@@ -20,36 +24,27 @@ use tokio::{sync::broadcast::error::RecvError, task::JoinHandle, time::Instant};
 
 use crate::{
     Error,
-    catalog::{PromptEntry, ResourceEntry, ServerCatalog, TemplateEntry, ToolEntry, ToolIndex},
-    config::{Config, ServerConfig, ToolSettings},
+    call::ToolCache,
+    catalog::{
+        GroupTools, PromptEntry, ResourceEntry, Route, ServerCatalog, TemplateEntry, ToolEntry,
+        ToolIndex,
+    },
+    config::{Config, PolicySettings, ResolvedPolicy, ServerConfig, ToolSettings},
+    discover::DiscoveryIndex,
+    runtime::{LatencyView, PolicyStats, ServerRuntime},
 };
-
-/// The answer of a tool call, with where it came from.
-#[derive(Debug, Clone, Serialize)]
-pub struct CallOutput {
-    /// The tool's result as the server sent it.
-    pub result: CallToolResult,
-    /// Which server answered, after how long and how many attempts.
-    pub provenance: Provenance,
-}
-
-impl CallOutput {
-    /// Whether the tool reported a failure (`isError: true`).
-    pub fn is_tool_error(&self) -> bool {
-        self.result.is_error.unwrap_or(false)
-    }
-}
-
-/// Per-call options.
-#[derive(Debug, Clone, Default)]
-pub struct CallOptions {
-    /// Deadline of this call; the configured one (tool, then server, then default) when absent.
-    pub timeout: Option<Duration>,
-}
 
 /// One server as [`Switchboard::servers`] reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerStatus {
+    /// Health from real traffic and probes.
+    pub health: HealthSnapshot,
+    /// Circuit breaker state, when the server has a breaker.
+    pub breaker: Option<BreakerView>,
+    /// Counters of policy decisions.
+    pub stats: PolicyStats,
+    /// Latency percentiles of calls and probes.
+    pub latency: LatencyView,
     /// The configured name.
     pub name: ServerName,
     /// `stdio` or `http`.
@@ -64,6 +59,19 @@ pub struct ServerStatus {
     pub catalog_error: Option<String>,
 }
 
+/// A circuit breaker as [`ServerStatus`] shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakerView {
+    /// `closed`, `open`, `half_open`, `forced_open`, `forced_closed`, ….
+    pub state: &'static str,
+    /// Failure rate over the window, once it has enough calls.
+    pub failure_rate: Option<f64>,
+    /// Calls in the window.
+    pub calls: u32,
+    /// Time until an open breaker lets a probe through.
+    pub open_for: Option<Duration>,
+}
+
 impl ServerStatus {
     /// The state as a word: `disabled`, or the connection state.
     pub fn state(&self) -> &'static str {
@@ -74,18 +82,69 @@ impl ServerStatus {
     }
 }
 
-struct ServerSlot {
-    config: ServerConfig,
-    connection: Option<Connection>,
-    catalog: RwLock<ServerCatalog>,
+pub(crate) struct ServerSlot {
+    pub(crate) config: ServerConfig,
+    pub(crate) connection: Option<Connection>,
+    pub(crate) catalog: RwLock<ServerCatalog>,
+    pub(crate) runtime: ServerRuntime,
 }
 
-struct Inner {
-    config: Config,
-    servers: Vec<ServerSlot>,
+/// A replica group: servers offering the same tools, chosen per call by a router.
+pub(crate) struct GroupSlot {
+    pub(crate) name: ServerName,
+    /// Member server indices, in the router's replica order.
+    pub(crate) members: Vec<usize>,
+    pub(crate) router: Router,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) servers: Vec<ServerSlot>,
+    pub(crate) groups: Vec<GroupSlot>,
     by_name: HashMap<ServerName, usize>,
     index: RwLock<Arc<ToolIndex>>,
     watchers: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Retries of every server draw from this one budget.
+    pub(crate) budget: RetryBudget,
+    /// Tool results, when caching is on.
+    pub(crate) cache: Option<ToolCache>,
+    /// Metrics and traces (a disabled handle costs nothing).
+    pub(crate) telemetry: Telemetry,
+    /// The audit log, when configured.
+    pub(crate) audit: Option<AuditLog>,
+    /// Tool discovery over the catalog.
+    pub(crate) discovery: RwLock<DiscoveryIndex>,
+}
+
+impl Inner {
+    /// The slot of a server.
+    pub(crate) fn slot_of(&self, server: &str) -> Option<&ServerSlot> {
+        self.by_name.get(server).map(|&i| &self.servers[i])
+    }
+
+    /// The policy of one tool: tool settings over server settings over defaults. A group's
+    /// tools take the settings of the group's first member.
+    pub(crate) fn policy(&self, entry: &ToolEntry) -> ResolvedPolicy {
+        let defaults = &self.config.defaults.policies;
+        let slot = match entry.route {
+            Route::Server(i) => self.servers.get(i),
+            Route::Group(g) => self
+                .groups
+                .get(g)
+                .and_then(|g| g.members.first())
+                .and_then(|&i| self.servers.get(i)),
+        };
+        match slot {
+            Some(slot) => {
+                let server = &slot.config.policies;
+                match slot.config.tools.policies.get(entry.tool.name.as_ref()) {
+                    Some(tool) => PolicySettings::resolve(&[tool, server, defaults]),
+                    None => PolicySettings::resolve(&[server, defaults]),
+                }
+            }
+            None => PolicySettings::resolve(&[defaults]),
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -114,7 +173,7 @@ impl Drop for Inner {
 /// abruptly).
 #[derive(Clone)]
 pub struct Switchboard {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Switchboard {
@@ -129,6 +188,7 @@ impl std::fmt::Debug for Switchboard {
 #[derive(Debug, Clone, Default)]
 pub struct SwitchboardBuilder {
     config: Config,
+    handlers: Option<switchboard_transport::SharedHandlers>,
 }
 
 impl SwitchboardBuilder {
@@ -144,6 +204,8 @@ impl SwitchboardBuilder {
             disabled: false,
             call_timeout: None,
             tools: ToolSettings::default(),
+            policies: crate::config::PolicySettings::default(),
+            placement: crate::config::Placement::default(),
         });
         self
     }
@@ -160,11 +222,24 @@ impl SwitchboardBuilder {
         self
     }
 
+    /// The application's answers to servers' sampling, elicitation and roots requests (and to
+    /// their 2026-07-28 `input_required` rounds), for every server that has none of its own.
+    /// Without them such requests are declined.
+    pub fn handlers(mut self, handlers: impl Into<switchboard_transport::SharedHandlers>) -> Self {
+        self.handlers = Some(handlers.into());
+        self
+    }
+
     /// Connects to every server concurrently; see [`Switchboard::connect`].
     ///
     /// # Errors
     /// See [`Switchboard::connect`].
-    pub async fn build(self) -> Result<Switchboard, Error> {
+    pub async fn build(mut self) -> Result<Switchboard, Error> {
+        if let Some(handlers) = self.handlers {
+            for server in &mut self.config.servers {
+                server.spec.handlers.get_or_insert_with(|| handlers.clone());
+            }
+        }
         Switchboard::connect(self.config).await
     }
 }
@@ -191,6 +266,20 @@ impl Switchboard {
     /// # Errors
     /// Two servers with the same name.
     pub async fn connect(config: Config) -> Result<Self, Error> {
+        Self::connect_with(config, None).await
+    }
+
+    /// Like [`Switchboard::connect`], with a telemetry handle made by the application (say, one
+    /// with its own exporters); `None` builds one from the configuration's `telemetry` table.
+    ///
+    /// # Errors
+    /// See [`Switchboard::connect`]; also telemetry or audit log set-up failures.
+    pub async fn connect_with(config: Config, telemetry: Option<Telemetry>) -> Result<Self, Error> {
+        let telemetry = match telemetry {
+            Some(t) => t,
+            None => crate::observe::telemetry(&config.global.telemetry)?,
+        };
+        let audit = crate::observe::audit(config.global.audit.as_ref())?;
         let mut by_name = HashMap::new();
         let mut servers = Vec::with_capacity(config.servers.len());
         for (i, server) in config.servers.iter().enumerate() {
@@ -201,28 +290,50 @@ impl Switchboard {
                 });
             }
             let connection = (!server.disabled).then(|| Connection::start(server.spec.clone()));
+            let policy =
+                PolicySettings::resolve_server(&[&server.policies, &config.defaults.policies]);
             servers.push(ServerSlot {
                 config: server.clone(),
                 connection,
                 catalog: RwLock::new(ServerCatalog::default()),
+                runtime: ServerRuntime::new(
+                    server.spec.name.as_str(),
+                    &policy,
+                    HealthConfig::default(),
+                    &telemetry,
+                ),
             });
         }
+        let budget = RetryBudget::new(RetryBudgetConfig {
+            retry_ratio: config.global.retry_budget_ratio,
+            min_retries_per_sec: config.global.retry_budget_min_per_second,
+            ..RetryBudgetConfig::default()
+        });
+        let cache = crate::tool_cache::build(&config.global).await;
+        let groups = build_groups(&config, &by_name)?;
         let inner = Arc::new(Inner {
             config,
             servers,
             by_name,
             index: RwLock::new(Arc::new(ToolIndex::default())),
             watchers: std::sync::Mutex::new(Vec::new()),
+            budget,
+            cache,
+            groups,
+            telemetry,
+            audit,
+            discovery: RwLock::new(DiscoveryIndex::default()),
         });
         for (i, slot) in inner.servers.iter().enumerate() {
             if let Some(connection) = &slot.connection {
                 let watcher =
                     tokio::spawn(watch_server(Arc::downgrade(&inner), i, connection.events()));
+                let prober = tokio::spawn(probe_server(Arc::downgrade(&inner), i));
                 inner
                     .watchers
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .push(watcher);
+                    .extend([watcher, prober]);
             }
         }
         let switchboard = Self { inner };
@@ -260,7 +371,19 @@ impl Switchboard {
             .iter()
             .map(|slot| {
                 let catalog = slot.catalog.read().unwrap_or_else(PoisonError::into_inner);
+                let breaker = slot.runtime.breaker_metrics().map(|m| BreakerView {
+                    state: m.state.as_str(),
+                    failure_rate: m.failure_rate,
+                    calls: m.calls,
+                    open_for: m
+                        .open_until
+                        .map(|until| until.saturating_duration_since(tokio::time::Instant::now())),
+                });
                 ServerStatus {
+                    health: slot.runtime.health(),
+                    breaker,
+                    stats: slot.runtime.counters.snapshot(),
+                    latency: slot.runtime.latency(),
                     name: slot.config.spec.name.clone(),
                     transport: slot.config.spec.transport_kind(),
                     disabled: slot.config.disabled,
@@ -329,56 +452,6 @@ impl Switchboard {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner),
         )
-    }
-
-    /// Calls a tool with the configured deadline.
-    ///
-    /// # Errors
-    /// Unknown tool, server unavailable, transport or protocol failure, or timeout. A tool that
-    /// reports a failure returns `Ok` with [`CallOutput::is_tool_error`].
-    pub async fn call(
-        &self,
-        name: &str,
-        arguments: Option<JsonObject>,
-    ) -> Result<CallOutput, Error> {
-        self.call_with(name, arguments, CallOptions::default())
-            .await
-    }
-
-    /// Calls a tool with per-call options.
-    ///
-    /// # Errors
-    /// See [`Switchboard::call`].
-    pub async fn call_with(
-        &self,
-        name: &str,
-        arguments: Option<JsonObject>,
-        options: CallOptions,
-    ) -> Result<CallOutput, Error> {
-        let index = self.index();
-        let entry = self.resolve(&index, name)?;
-        let connection = self.connection(&entry.server)?;
-        let timeout = options.timeout.unwrap_or_else(|| {
-            self.inner
-                .config
-                .call_timeout(&entry.server, &entry.tool.name)
-        });
-        let mut params = CallToolRequestParams::new(entry.tool.name.clone());
-        params.arguments = arguments;
-        let started = Instant::now();
-        let result = tokio::time::timeout(timeout, connection.call_tool(params)).await;
-        match result {
-            Ok(Ok(result)) => Ok(CallOutput {
-                result,
-                provenance: Provenance::new(entry.server.clone(), started.elapsed()),
-            }),
-            Ok(Err(error)) => Err(error.into()),
-            Err(_) => Err(Error::Timeout {
-                server: entry.server.clone(),
-                operation: format!("tools/call {}", entry.tool.name),
-                after: timeout,
-            }),
-        }
     }
 
     /// Every prompt of every server.
@@ -585,6 +658,24 @@ impl Switchboard {
         refresh_lists(&self.inner, i, Lists::ALL).await;
     }
 
+    /// Probes one server now, bypassing every cache (`ping`, or `server/discover` on
+    /// 2026-07-28 sessions); the result feeds its health and latency. Returns the round trip.
+    ///
+    /// # Errors
+    /// An unknown or disabled server, or a failed probe.
+    pub async fn probe(&self, server: &str) -> Result<Duration, Error> {
+        let slot = self.slot(server)?;
+        probe_slot(
+            slot,
+            self.inner
+                .config
+                .defaults
+                .call_timeout
+                .min(Duration::from_secs(10)),
+        )
+        .await
+    }
+
     /// Stops every server: in-flight calls fail, stdio processes (whole process groups) are
     /// stopped. Bounded by each server's shutdown timeout; servers stop concurrently.
     pub async fn shutdown(&self) {
@@ -609,6 +700,54 @@ impl Switchboard {
 }
 
 pub use switchboard_core::Outcome;
+
+async fn probe_slot(slot: &ServerSlot, timeout: Duration) -> Result<Duration, Error> {
+    let server = &slot.config.spec.name;
+    let connection = slot.connection.as_ref().ok_or_else(|| Error::Disabled {
+        server: server.clone(),
+    })?;
+    let started = Instant::now();
+    let result = match tokio::time::timeout(timeout, connection.probe()).await {
+        Ok(r) => r.map_err(Error::from),
+        Err(_) => Err(Error::Timeout {
+            server: server.clone(),
+            operation: "probe".to_owned(),
+            after: timeout,
+        }),
+    };
+    let elapsed = started.elapsed();
+    // A server that is not connected is the supervisor's business, not a health sample.
+    if !matches!(&result, Err(Error::Transport(e)) if e.is_not_sent()) {
+        slot.runtime.record_health(result.is_ok());
+        if result.is_ok() {
+            slot.runtime.record_latency(elapsed);
+        }
+    }
+    result.map(|()| elapsed)
+}
+
+/// Active health checking of one server: probes it when it is idle or ejected, at jittered
+/// intervals (real traffic is the first signal; probes only fill the gaps).
+async fn probe_server(inner: Weak<Inner>, i: usize) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let slot = &inner.servers[i];
+        let jitter = rand::random::<f64>() * 2.0 - 1.0;
+        if slot.runtime.probe_due(jitter) {
+            let timeout = inner
+                .config
+                .defaults
+                .call_timeout
+                .min(Duration::from_secs(10));
+            if let Err(error) = probe_slot(slot, timeout).await {
+                tracing::debug!(target: "switchboard::health", server = %slot.config.spec.name, %error, "probe failed");
+            }
+        }
+    }
+}
 
 /// The literal part of a URI template before its first variable.
 fn template_prefix(template: &str) -> Option<&str> {
@@ -711,6 +850,51 @@ async fn refresh_lists(inner: &Arc<Inner>, i: usize, lists: Lists) {
         .error = error;
 }
 
+/// Routers of the configured replica groups.
+fn build_groups(
+    config: &Config,
+    by_name: &HashMap<ServerName, usize>,
+) -> Result<Vec<GroupSlot>, Error> {
+    let mut groups = Vec::new();
+    for (name, settings) in &config.global.groups {
+        let invalid = |message: String| Error::InvalidArguments {
+            tool: format!("groups.{name}"),
+            message,
+        };
+        let strategy = match settings.strategy.as_deref() {
+            None | Some("p2c") => Strategy::P2c,
+            Some("round_robin") => Strategy::RoundRobin,
+            Some("weighted") => Strategy::Weighted,
+            Some("priority") => Strategy::Priority,
+            Some("locality") => Strategy::Locality,
+            Some(other) => return Err(invalid(format!("unknown strategy {other:?}"))),
+        };
+        let mut members = Vec::new();
+        let mut replicas = Vec::new();
+        for member in &settings.servers {
+            let &i = by_name
+                .get(member.as_str())
+                .ok_or_else(|| invalid(format!("unknown member server {member:?}")))?;
+            let placement = &config.servers[i].placement;
+            members.push(i);
+            replicas.push(ReplicaInfo {
+                name: member.clone(),
+                weight: placement.weight.unwrap_or(1),
+                priority: placement.priority.unwrap_or(0),
+                region: placement.region.clone(),
+                zone: placement.zone.clone(),
+                tags: placement.tags.iter().cloned().collect(),
+            });
+        }
+        groups.push(GroupSlot {
+            name: ServerName::new(name),
+            members,
+            router: Router::new(strategy, replicas, HealthConfig::default().panic_threshold),
+        });
+    }
+    Ok(groups)
+}
+
 fn rebuild_index(inner: &Inner) {
     let catalogs: Vec<_> = inner
         .servers
@@ -726,7 +910,31 @@ fn rebuild_index(inner: &Inner) {
             )
         })
         .collect();
-    let index = ToolIndex::build(catalogs.iter().map(|(n, t)| (n, t.as_slice())));
+    let groups: Vec<GroupTools<'_>> = inner
+        .groups
+        .iter()
+        .map(|g| GroupTools {
+            name: &g.name,
+            members: &g.members,
+        })
+        .collect();
+    let index = ToolIndex::build(&catalogs, &groups);
+    // Discovery lists a replica group's tools once, under the group, not once per member.
+    let members: std::collections::HashSet<usize> = inner
+        .groups
+        .iter()
+        .flat_map(|g| g.members.iter().copied())
+        .collect();
+    let searchable: Vec<ToolEntry> = index
+        .entries()
+        .into_iter()
+        .filter(|e| !matches!(e.route, Route::Server(i) if members.contains(&i)))
+        .collect();
+    inner
+        .discovery
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .sync(&searchable);
     *inner.index.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(index);
 }
 
@@ -739,7 +947,12 @@ async fn watch_server(
     loop {
         let lists = match events.recv().await {
             Ok(event) => match event.kind {
-                ServerEventKind::Connected { generation } if generation > 1 => Lists::ALL,
+                ServerEventKind::Connected { generation } if generation > 1 => {
+                    if let Some(inner) = inner.upgrade() {
+                        inner.servers[i].runtime.reset_health();
+                    }
+                    Lists::ALL
+                }
                 ServerEventKind::ToolListChanged => Lists {
                     tools: true,
                     prompts: false,

@@ -20,9 +20,29 @@ async fn wait_ready(sb: &switchboard::Switchboard, server: &str) {
         .expect("ready again");
 }
 
+/// A switchboard without retries, to see the transport's own behaviour.
+async fn connect_without_retries(specs: Vec<ServerSpec>) -> switchboard::Switchboard {
+    let mut config = switchboard::config::Config::default();
+    config.defaults.call_timeout = Duration::from_secs(20);
+    config.defaults.policies.retry.max_attempts = Some(1);
+    for spec in specs {
+        config.servers.push(switchboard::config::ServerConfig {
+            spec,
+            disabled: false,
+            call_timeout: None,
+            tools: Default::default(),
+            policies: Default::default(),
+            placement: Default::default(),
+        });
+    }
+    switchboard::Switchboard::connect(config)
+        .await
+        .expect("connect")
+}
+
 #[tokio::test]
 async fn killed_mid_call_fails_fast_then_reconnects() {
-    let sb = connect(vec![testkit_stdio("kit", &[])]).await;
+    let sb = connect_without_retries(vec![testkit_stdio("kit", &[])]).await;
     let pid = sb.servers()[0]
         .connection
         .as_ref()
@@ -79,16 +99,22 @@ async fn crash_after_n_calls_is_survived() {
             .await
             .expect("before the crash");
     }
-    let error = sb
-        .call("echo", args(json!({"message": "boom"})))
-        .await
-        .expect_err("crash");
+    // A non-idempotent call that reached the crashing server is not replayed: a typed error.
+    let error = sb.call("increment", None).await.expect_err("crash");
     assert_eq!(error.class(), ErrorClass::Transport, "{error}");
     wait_ready(&sb, "kit").await;
-    // The new process counts from zero again.
-    sb.call("echo", args(json!({"message": "again"})))
+    // The new process counts from zero again; an idempotent call survives the next crash,
+    // retried on the process that replaces it.
+    for i in 0..2 {
+        sb.call("echo", args(json!({"message": format!("again {i}")})))
+            .await
+            .expect("after the crash");
+    }
+    let out = sb
+        .call("echo", args(json!({"message": "crash again"})))
         .await
-        .expect("after the crash");
+        .expect("retried after the crash");
+    assert!(out.provenance.attempts > 1, "{out:?}");
     sb.shutdown().await;
 }
 
@@ -102,6 +128,7 @@ async fn hang_times_out_at_the_deadline_and_the_connection_stays_usable() {
             None,
             CallOptions {
                 timeout: Some(Duration::from_millis(500)),
+                ..Default::default()
             },
         )
         .await
@@ -218,6 +245,7 @@ async fn http_server_restart_is_survived() {
                     args(json!({"ms": 10_000})),
                     CallOptions {
                         timeout: Some(Duration::from_secs(8)),
+                        ..Default::default()
                     },
                 )
                 .await;

@@ -1,9 +1,14 @@
 //! End-to-end tests of Switchboard and `mcpctl` against real MCP servers: the project's own
 //! testkit server, and reference servers installed by `cargo xtask test`.
 
+mod cache;
 mod cli;
 mod faults;
+mod interop;
 mod reference;
+mod resilience;
+mod routing;
+mod telemetry;
 mod testkit;
 
 use std::time::Duration;

@@ -6,6 +6,7 @@
 mod coalescing;
 mod freshness;
 mod invalidation;
+#[cfg(feature = "json")]
 mod json;
 mod stats;
 mod support;

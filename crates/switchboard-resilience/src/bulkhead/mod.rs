@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::time::Instant;
 
 pub use self::layer::{BulkheadLayer, BulkheadService, ResponseFuture};
 use crate::error::BulkheadFullError;
@@ -110,6 +111,14 @@ impl Bulkhead {
 
     /// Takes a slot, queueing if allowed.
     pub async fn acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadFullError> {
+        self.acquire_until(None).await
+    }
+
+    /// Like [`Bulkhead::acquire`], never queueing past `deadline`.
+    pub(crate) async fn acquire_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<BulkheadPermit<'_>, BulkheadFullError> {
         let inner = &*self.inner;
         if let Ok(permit) = inner.semaphore.try_acquire() {
             return Ok(BulkheadPermit { _permit: permit });
@@ -119,8 +128,9 @@ impl Bulkhead {
             queued: &inner.queued,
         };
         let start = inner.ctx.now();
-        let waited = tokio::time::timeout(inner.config.queue_timeout, inner.semaphore.acquire());
-        match waited.await {
+        let give_up = start + inner.config.queue_timeout;
+        let give_up = deadline.map_or(give_up, |deadline| give_up.min(deadline));
+        match tokio::time::timeout_at(give_up, inner.semaphore.acquire()).await {
             Ok(Ok(permit)) => Ok(BulkheadPermit { _permit: permit }),
             Ok(Err(_)) | Err(_) => {
                 let waited = inner.ctx.now().saturating_duration_since(start);

@@ -219,3 +219,91 @@ async fn retry_stops_when_the_budget_is_empty() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn bulkhead_queue_respects_the_deadline() {
+    let config = BulkheadConfig {
+        max_concurrent: 1,
+        max_queued: 1,
+        queue_timeout: Duration::from_secs(10),
+    };
+    let bulkhead = Bulkhead::new(config);
+    let blocker = Pipeline::new().with_bulkhead(bulkhead.clone());
+    let pipeline = Pipeline::new()
+        .with_deadline(100 * MS)
+        .with_bulkhead(bulkhead);
+    let hog = || async {
+        sleep(Duration::from_secs(1)).await;
+        Ok::<_, TestError>(())
+    };
+    let start = Instant::now();
+    let (held, (queued, waited)) = tokio::join!(blocker.call(hog), async {
+        let result = pipeline.call(|| async { Ok::<_, TestError>(()) }).await;
+        (result, start.elapsed())
+    });
+    assert!(held.is_ok());
+    let Err(error) = queued else {
+        panic!("expected a rejection")
+    };
+    assert!(error.is_bulkhead_full());
+    assert_eq!(waited, 100 * MS);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tower_stack_composes_with_service_builder() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+
+    use crate::breaker::CircuitBreakerLayer;
+    use crate::bulkhead::BulkheadLayer;
+    use crate::rate_limit::RateLimitLayer;
+    use crate::retry::RetryPolicy;
+    use crate::timeout::TimeoutLayer;
+
+    let breaker = breaker();
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let mut service = ServiceBuilder::new()
+        .layer(TimeoutLayer::from_duration(Duration::from_secs(10)))
+        .layer(tower::retry::RetryLayer::new(RetryPolicy::new(retry(2))))
+        .layer(RateLimitLayer::new(RateLimiter::new(
+            RateLimitConfig::default(),
+        )))
+        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .layer(BulkheadLayer::new(Bulkhead::new(BulkheadConfig::default())))
+        .layer(TimeoutLayer::from_duration(100 * MS))
+        .service_fn(move |fail: bool| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if fail {
+                    sleep(Duration::from_secs(1)).await;
+                }
+                Ok::<_, BoxError>("ok")
+            }
+        });
+    for _ in 0..2 {
+        let Ok(ready) = service.ready().await else {
+            panic!("not ready")
+        };
+        let Err(error) = ready.call(true).await else {
+            panic!("expected a timeout")
+        };
+        assert!(error.is::<crate::error::TimeoutError>());
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        4,
+        "each call is attempted twice"
+    );
+    assert_eq!(breaker.state(), BreakerState::Open);
+    let Ok(ready) = service.ready().await else {
+        panic!("not ready")
+    };
+    let Err(error) = ready.call(false).await else {
+        panic!("expected a rejection")
+    };
+    assert!(error.is::<crate::error::CircuitOpenError>());
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}

@@ -49,7 +49,7 @@ impl<K: Hash + Eq + Clone> Clone for KeyedRateLimiter<K> {
 
 impl<K> KeyedRateLimiter<K>
 where
-    K: Hash + Eq + Clone + fmt::Debug,
+    K: Hash + Eq + Clone + fmt::Debug + Sync,
 {
     /// A keyed limiter with a default [`Context`] named `"rate_limiter"`.
     pub fn new(config: RateLimitConfig) -> Self {

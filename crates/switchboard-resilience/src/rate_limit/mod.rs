@@ -221,7 +221,7 @@ pub(crate) async fn acquire_with(
     ctx: &Context,
     mode: RateLimitMode,
     deadline: Option<Instant>,
-    key: Option<&dyn std::fmt::Debug>,
+    key: Option<&(dyn std::fmt::Debug + Sync)>,
     check: impl Fn() -> Result<(), Denied>,
 ) -> Result<(), RateLimitedError> {
     let mut denied = match check() {
@@ -238,7 +238,7 @@ pub(crate) async fn acquire_with(
         let now = ctx.now();
         if now + denied.wait > limit {
             ctx.emit_keyed(
-                key,
+                key.map(|k| k as &dyn std::fmt::Debug),
                 EventKind::RateLimitRejected {
                     retry_after: denied.wait,
                 },
@@ -252,7 +252,10 @@ pub(crate) async fn acquire_with(
         denied = match check() {
             Ok(()) => {
                 let waited = ctx.now().saturating_duration_since(start);
-                ctx.emit_keyed(key, EventKind::RateLimitWaited { waited });
+                ctx.emit_keyed(
+                    key.map(|k| k as &dyn std::fmt::Debug),
+                    EventKind::RateLimitWaited { waited },
+                );
                 return Ok(());
             }
             Err(denied) => denied,

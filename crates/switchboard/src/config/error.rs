@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 ///
 /// The message names the file, the key (a dotted path such as `mcpServers.calc.args[1]`) and
 /// what is expected instead. It never contains the value of an `env` or `headers` entry.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read (missing, unreadable, not UTF-8).
@@ -15,7 +15,7 @@ pub enum ConfigError {
         /// The file.
         file: PathBuf,
         /// What the operating system said.
-        source: std::io::Error,
+        source: std::sync::Arc<std::io::Error>,
     },
     /// The file was read but its content is not a valid configuration.
     #[error("{}: {}{message}", file.display(), key_prefix(key))]

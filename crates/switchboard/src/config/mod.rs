@@ -8,8 +8,15 @@
 //! - Switchboard's own TOML (`switchboard.toml`), and a `switchboard` object in a JSON file
 //!   that overlays Switchboard's settings on servers defined in the same file.
 //!
+//! Switchboard's own settings also hold the call-path policies (retry, circuit breaker, rate
+//! limit, bulkhead, caching, fallbacks) at three levels — [`Defaults::policies`],
+//! [`ServerConfig::policies`] and [`ToolSettings::policies`] — a server's
+//! [`ServerConfig::placement`], and the settings that exist once ([`Config::global`]: retry
+//! budget, cache store, routing, replica groups, telemetry, audit log).
+//!
 //! `${VAR}`, `${VAR:-default}` and `${env:VAR}` are expanded in commands, arguments, `env`
-//! values, `cwd`, URLs and header values. Every error names the file, the key and the fix.
+//! values, `cwd`, URLs and header values (and in `cache.redis_url`, `telemetry.otlp_endpoint`
+//! and `audit.file`). Every error names the file, the key and the fix.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -26,11 +33,13 @@
 //! # }
 //! ```
 
+mod call_path;
 mod duration;
 mod error;
 mod expand;
 mod node;
 mod parse;
+mod policy;
 mod read;
 mod server;
 
@@ -44,6 +53,11 @@ use std::{
 use switchboard_transport::{ProtocolMode, ServerSpec};
 
 pub use error::ConfigError;
+pub use policy::{
+    AuditSettings, BreakerMode, BreakerSettings, BulkheadSettings, CacheSettings, Fallback,
+    GlobalSettings, GroupSettings, Placement, PolicySettings, RateLimitSettings, ResolvedPolicy,
+    RetrySettings, ServerPolicy, TelemetrySettings,
+};
 
 /// Parses a duration written as in configuration files: `"250ms"`, `"30s"`, `"5m"`, `"1h"`.
 ///
@@ -63,6 +77,9 @@ pub struct Config {
     pub defaults: Defaults,
     /// The servers, in the order of the file (disabled ones included).
     pub servers: Vec<ServerConfig>,
+    /// Settings that exist once: retry budget, cache store, routing, replica groups, telemetry,
+    /// audit log.
+    pub global: GlobalSettings,
 }
 
 /// Settings that apply to every server unless the server overrides them.
@@ -75,6 +92,8 @@ pub struct Defaults {
     pub connect_timeout: Duration,
     /// Which protocol lifecycle to use. Default [`ProtocolMode::Auto`].
     pub protocol: ProtocolMode,
+    /// Policy settings for every server and tool unless they override them.
+    pub policies: PolicySettings,
 }
 
 impl Default for Defaults {
@@ -83,6 +102,7 @@ impl Default for Defaults {
             call_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(30),
             protocol: ProtocolMode::Auto,
+            policies: PolicySettings::default(),
         }
     }
 }
@@ -98,6 +118,10 @@ pub struct ServerConfig {
     pub call_timeout: Option<Duration>,
     /// Which of its tools to use, and per-tool timeouts.
     pub tools: ToolSettings,
+    /// This server's policy settings (over the defaults).
+    pub policies: PolicySettings,
+    /// Where the server is, for routing.
+    pub placement: Placement,
 }
 
 impl ServerConfig {
@@ -107,7 +131,7 @@ impl ServerConfig {
     }
 }
 
-/// Which tools of a server to use, and per-tool timeouts.
+/// Which tools of a server to use, and per-tool timeouts and policies.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ToolSettings {
     /// When not empty, only tools matching one of these patterns are used. A pattern is an exact
@@ -117,6 +141,9 @@ pub struct ToolSettings {
     pub exclude: Vec<String>,
     /// Per-tool overrides of the call timeout, by exact tool name.
     pub timeouts: BTreeMap<String, Duration>,
+    /// Per-tool policy settings, by exact tool name; only tools that set a policy key have an
+    /// entry.
+    pub policies: BTreeMap<String, PolicySettings>,
 }
 
 impl ToolSettings {
@@ -195,14 +222,14 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             file: path.to_path_buf(),
-            source,
+            source: source.into(),
         })?;
         Self::from_str_with_env(&text, Format::from_path(path), path, env)
     }
 
     /// Parses configuration text, expanding variables from the process environment. `origin`
-    /// is the file the text came from: errors name it, and relative paths (`cwd`, `envFile`)
-    /// are resolved against its directory.
+    /// is the file the text came from: errors name it, and relative paths (`cwd`, `envFile`,
+    /// `audit.file`) are resolved against its directory.
     ///
     /// # Errors
     /// The text is not a valid configuration.
@@ -259,7 +286,12 @@ impl Config {
                 Ok(_) => {}
                 Err(error)
                     if matches!(error.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {}
-                Err(source) => return Err(ConfigError::Io { file: path, source }),
+                Err(source) => {
+                    return Err(ConfigError::Io {
+                        file: path,
+                        source: source.into(),
+                    });
+                }
             }
         }
         Ok(None)
@@ -310,7 +342,7 @@ mod tests {
         let settings = ToolSettings {
             include: vec!["read_*".into(), "list".into()],
             exclude: vec!["read_secret*".into()],
-            timeouts: BTreeMap::new(),
+            ..ToolSettings::default()
         };
         assert!(settings.allows("read_file"));
         assert!(settings.allows("list"));

@@ -1,17 +1,24 @@
 //! The top level of a file: which sections each format has and how they combine.
 
 use super::{
-    Config, ConfigError, Defaults, Format, ServerConfig,
+    Config, ConfigError, Defaults, Format, GlobalSettings, ServerConfig,
+    call_path::{self, GLOBAL_KEYS, Level, POLICY_KEYS},
     node::{Node, child},
     read::{Ctx, suggest},
     server,
 };
 
-/// Top-level keys of the TOML format, and of the `switchboard` object of a JSON file.
+/// Top-level keys of the TOML format, and of the `switchboard` object of a JSON file, besides
+/// [`GLOBAL_KEYS`].
 const OWN_TOP_KEYS: &[&str] = &["defaults", "servers"];
 
-/// Keys of `defaults`.
+/// Keys of `defaults` besides [`POLICY_KEYS`].
 const DEFAULTS_KEYS: &[&str] = &["call_timeout", "connect_timeout", "protocol"];
+
+/// Every top-level key of Switchboard's own settings.
+fn own_top_keys() -> Vec<&'static str> {
+    [OWN_TOP_KEYS, GLOBAL_KEYS].concat()
+}
 
 /// Turns a parsed file into a [`Config`].
 pub(super) fn config(ctx: &Ctx<'_>, root: &Node) -> Result<Config, ConfigError> {
@@ -52,11 +59,14 @@ impl Servers {
     }
 }
 
-/// Switchboard's own TOML format: `[defaults]` and `[servers.<name>]`.
+/// Switchboard's own TOML format: `[defaults]`, `[servers.<name>]` and the tables that exist
+/// once (`[retry_budget]`, `[cache]`, `[routing]`, `[groups.<name>]`, `[telemetry]`,
+/// `[audit]`).
 fn own_file(ctx: &Ctx<'_>, root: &Node) -> Result<Config, ConfigError> {
+    let top_keys = own_top_keys();
     for (key, _) in ctx.table("", root)? {
-        if !OWN_TOP_KEYS.contains(&key.as_str()) {
-            return Err(ctx.unknown_key("", key, OWN_TOP_KEYS));
+        if !top_keys.contains(&key.as_str()) {
+            return Err(ctx.unknown_key("", key, &top_keys));
         }
     }
     let defaults = match root.get("defaults") {
@@ -70,11 +80,25 @@ fn own_file(ctx: &Ctx<'_>, root: &Node) -> Result<Config, ConfigError> {
             servers.push(ctx, child("servers", name), server)?;
         }
     }
-    Ok(Config {
+    let global = call_path::global(ctx, Some(root), &servers.list)?;
+    finish(ctx, defaults, servers, global)
+}
+
+/// The configuration, once the checks that need all of it pass.
+fn finish(
+    ctx: &Ctx<'_>,
+    defaults: Defaults,
+    servers: Servers,
+    global: GlobalSettings,
+) -> Result<Config, ConfigError> {
+    let config = Config {
         source: Some(ctx.file.to_path_buf()),
         defaults,
         servers: servers.list,
-    })
+        global,
+    };
+    call_path::check(ctx, &config)?;
+    Ok(config)
 }
 
 /// A JSON file: `mcpServers` and/or VS Code's `servers` (also under `mcp` in VS Code's
@@ -92,9 +116,10 @@ fn json_file(ctx: &Ctx<'_>, root: &Node) -> Result<Config, ConfigError> {
     };
     let own = root.get("switchboard");
     if let Some(own) = own {
+        let top_keys = own_top_keys();
         for (key, _) in ctx.table("switchboard", own)? {
-            if !OWN_TOP_KEYS.contains(&key.as_str()) {
-                return Err(ctx.unknown_key("switchboard", key, OWN_TOP_KEYS));
+            if !top_keys.contains(&key.as_str()) {
+                return Err(ctx.unknown_key("switchboard", key, &top_keys));
             }
         }
     }
@@ -143,11 +168,8 @@ fn json_file(ctx: &Ctx<'_>, root: &Node) -> Result<Config, ConfigError> {
             server::overlay(ctx, &mut servers.list[at], &path, node)?;
         }
     }
-    Ok(Config {
-        source: Some(ctx.file.to_path_buf()),
-        defaults,
-        servers: servers.list,
-    })
+    let global = call_path::global(ctx, own, &servers.list)?;
+    finish(ctx, defaults, servers, global)
 }
 
 /// The servers of an `mcpServers` or `servers` object.
@@ -176,7 +198,24 @@ fn defaults(ctx: &Ctx<'_>, path: &str, node: &Node) -> Result<Defaults, ConfigEr
                 defaults.connect_timeout = ctx.positive_duration(key_path, value)?
             }
             "protocol" => defaults.protocol = ctx.protocol(key_path, value)?,
-            _ => return Err(ctx.unknown_key(path, key, DEFAULTS_KEYS)),
+            "region" | "zone" => {
+                let routing = child(&child(call_path::own_root(ctx), "routing"), key);
+                return Err(ctx.error(
+                    key_path,
+                    format!(
+                        "{key:?} is set per server, in the server's own settings; the {key} of \
+                         this client is {routing}"
+                    ),
+                ));
+            }
+            _ => {
+                let tools = call_path::tools_of_any_server(ctx);
+                let level = Level::Shared { tools: &tools };
+                if !call_path::apply_policy(ctx, &mut defaults.policies, path, key, value, level)? {
+                    let known = [DEFAULTS_KEYS, POLICY_KEYS].concat();
+                    return Err(ctx.unknown_key(path, key, &known));
+                }
+            }
         }
     }
     Ok(defaults)

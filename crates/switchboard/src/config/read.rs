@@ -60,7 +60,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// "expected X, found Y".
-    fn expected(&self, key: &str, what: &str, found: &Node) -> ConfigError {
+    pub(super) fn expected(&self, key: &str, what: &str, found: &Node) -> ConfigError {
         let found = found.kind(self.format == Format::Json);
         self.error(key, format!("expected {what}, found {found}"))
     }
@@ -103,15 +103,56 @@ impl<'a> Ctx<'a> {
 
     /// A whole number of at least `min`.
     pub(super) fn count(&self, key: &str, node: &Node, min: u32) -> Result<u32, ConfigError> {
+        self.whole(key, node, min.into())
+    }
+
+    /// A whole number of at least `min`, for quantities that may exceed `u32` (bytes).
+    pub(super) fn size(&self, key: &str, node: &Node, min: u64) -> Result<u64, ConfigError> {
+        self.whole(key, node, min.into())
+    }
+
+    /// A whole number of at least `min` that fits `T`.
+    fn whole<T: TryFrom<i128>>(&self, key: &str, node: &Node, min: i128) -> Result<T, ConfigError> {
         match node {
-            Node::Int(value) if *value >= i128::from(min) => {
-                u32::try_from(*value).map_err(|_| self.error(key, format!("{value} is too large")))
+            Node::Int(value) if *value >= min => {
+                T::try_from(*value).map_err(|_| self.error(key, format!("{value} is too large")))
             }
             Node::Int(value) => Err(self.error(
                 key,
                 format!("expected a whole number of at least {min}, found {value}"),
             )),
             other => Err(self.expected(key, "a whole number", other)),
+        }
+    }
+
+    /// A number from 0 to 1 (a share or a rate); with `zero_allowed` false, 0 is refused too.
+    /// Whole numbers (`1`) are accepted.
+    pub(super) fn fraction(
+        &self,
+        key: &str,
+        node: &Node,
+        zero_allowed: bool,
+    ) -> Result<f64, ConfigError> {
+        let range = if zero_allowed {
+            "a number from 0 to 1"
+        } else {
+            "a number greater than 0 and at most 1"
+        };
+        let (value, shown) = match node {
+            Node::Float(value) => (*value, value.to_string()),
+            // Precision loss is harmless: only 0 and 1 are in range.
+            Node::Int(value) => (*value as f64, value.to_string()),
+            other => return Err(self.expected(key, range, other)),
+        };
+        let low_ok = if zero_allowed {
+            value >= 0.0
+        } else {
+            value > 0.0
+        };
+        if low_ok && value <= 1.0 {
+            Ok(value)
+        } else {
+            Err(self.error(key, format!("expected {range}, found {shown}")))
         }
     }
 

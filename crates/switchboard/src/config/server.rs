@@ -4,10 +4,14 @@
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use switchboard_core::validate_server_name;
-use switchboard_transport::{HttpSpec, ReconnectPolicy, ServerSpec, StdioSpec, TransportSpec};
+use switchboard_transport::{
+    HttpAuth, HttpSpec, OAuthGrant, OAuthSpec, ReconnectPolicy, Secret, ServerSpec, StdioSpec,
+    TransportSpec,
+};
 
 use super::{
-    ConfigError, Defaults, ServerConfig, ToolSettings,
+    ConfigError, Defaults, Placement, PolicySettings, ServerConfig, ToolSettings,
+    call_path::{self, Level, PLACEMENT_KEYS, POLICY_KEYS, TOOL_ONLY_KEYS},
     expand::is_variable_name,
     node::{Node, child},
     read::Ctx,
@@ -17,7 +21,8 @@ use super::{
 pub(super) const CONNECTION_KEYS: &[&str] =
     &["command", "args", "env", "cwd", "url", "headers", "type"];
 
-/// Switchboard's own per-server keys, in TOML entries and in `switchboard.servers` overlays.
+/// Switchboard's own per-server keys, in TOML entries and in `switchboard.servers` overlays,
+/// besides [`POLICY_KEYS`] and [`PLACEMENT_KEYS`] (see [`own_keys`]).
 pub(super) const OWN_KEYS: &[&str] = &[
     "call_timeout",
     "connect_timeout",
@@ -25,6 +30,7 @@ pub(super) const OWN_KEYS: &[&str] = &[
     "protocol",
     "disabled",
     "bearer_token_env",
+    "oauth",
     "max_in_flight",
     "sse_max_retries",
     "sse_retry_base",
@@ -42,8 +48,20 @@ const RECONNECT_KEYS: &[&str] = &[
     "budget_window",
 ];
 
-/// Keys of `tools.<tool>`.
+/// Keys of `tools.<tool>` besides [`POLICY_KEYS`] and [`TOOL_ONLY_KEYS`].
 const TOOL_KEYS: &[&str] = &["call_timeout"];
+
+/// Every own key of a server, for the suggestions of unknown-key errors.
+fn own_keys() -> Vec<&'static str> {
+    [OWN_KEYS, POLICY_KEYS, PLACEMENT_KEYS].concat()
+}
+
+/// Whether `key` is one of a server's own keys, or a tool-only key that gets its own error.
+fn is_own_key(key: &str) -> bool {
+    [OWN_KEYS, POLICY_KEYS, PLACEMENT_KEYS, TOOL_ONLY_KEYS]
+        .iter()
+        .any(|keys| keys.contains(&key))
+}
 
 /// Keys of other hosts that are accepted and have no effect here.
 const IGNORED_FOREIGN_KEYS: &[&str] = &[
@@ -349,6 +367,8 @@ fn with_defaults(name: &str, transport: TransportSpec, defaults: &Defaults) -> S
         disabled: false,
         call_timeout: None,
         tools: ToolSettings::default(),
+        policies: PolicySettings::default(),
+        placement: Placement::default(),
     }
 }
 
@@ -381,8 +401,9 @@ pub(super) fn foreign(
             "oauth" => tracing::warn!(
                 file = %ctx.file.display(),
                 key = %key_path,
-                "ignoring another host's OAuth settings; give the server a bearer token with \
-                 \"bearer_token_env\" or \"headers\" instead"
+                "ignoring another host's OAuth settings; Switchboard's own are set with an \
+                 \"oauth\" table in a switchboard.servers overlay (see docs/configuration.md), \
+                 and a login stored by `mcpctl auth login` is used without any"
             ),
             known if IGNORED_FOREIGN_KEYS.contains(&known) => {}
             _ => ctx.warn_unknown(&key_path),
@@ -409,8 +430,9 @@ pub(super) fn own(
     let entry = ctx.table(&path, node)?;
     let mut connection = Connection::default();
     for (key, value) in entry {
-        if !connection.take(key, value, false) && !OWN_KEYS.contains(&key.as_str()) {
-            return Err(ctx.unknown_key(&path, key, &[CONNECTION_KEYS, OWN_KEYS].concat()));
+        if !connection.take(key, value, false) && !is_own_key(key) {
+            let known = [CONNECTION_KEYS, &own_keys()].concat();
+            return Err(ctx.unknown_key(&path, key, &known));
         }
     }
     let transport = connection.build(ctx, &path, name, true)?;
@@ -444,7 +466,7 @@ pub(super) fn overlay(
                 ),
             ));
         }
-        return Err(ctx.unknown_key(path, key, OWN_KEYS));
+        return Err(ctx.unknown_key(path, key, &own_keys()));
     }
     Ok(())
 }
@@ -471,7 +493,7 @@ fn apply_own(
         "include_tools" => server.tools.include = ctx.patterns(key_path, value)?,
         "exclude_tools" => server.tools.exclude = ctx.patterns(key_path, value)?,
         "reconnect" => server.spec.reconnect = reconnect(ctx, key_path, value)?,
-        "tools" => server.tools.timeouts = tool_timeouts(ctx, key_path, value)?,
+        "tools" => tools(ctx, key_path, value, &mut server.tools)?,
         "bearer_token_env" => {
             let name = ctx.string(key_path, value)?;
             // The value is not quoted back: it may be the token itself, written by mistake.
@@ -482,7 +504,25 @@ fn apply_own(
                      digits and \"_\"), not the token itself",
                 ));
             }
-            http(ctx, server, key, key_path)?.bearer_token_env = Some(name.to_owned());
+            let http = http(ctx, server, key, key_path)?;
+            if matches!(http.auth, HttpAuth::OAuth(_)) {
+                return Err(ctx.error(
+                    key_path,
+                    "a server authorizes with either \"bearer_token_env\" or \"oauth\"; remove one",
+                ));
+            }
+            http.auth = HttpAuth::BearerEnv(name.to_owned());
+        }
+        "oauth" => {
+            let oauth = oauth(ctx, key_path, value)?;
+            let http = http(ctx, server, key, key_path)?;
+            if matches!(http.auth, HttpAuth::BearerEnv(_)) {
+                return Err(ctx.error(
+                    key_path,
+                    "a server authorizes with either \"bearer_token_env\" or \"oauth\"; remove one",
+                ));
+            }
+            http.auth = HttpAuth::OAuth(oauth);
         }
         "max_in_flight" => {
             let limit = ctx.count(key_path, value, 1)?;
@@ -496,7 +536,24 @@ fn apply_own(
             let base = ctx.positive_duration(key_path, value)?;
             http(ctx, server, key, key_path)?.sse_retry_base = base;
         }
-        _ => return Ok(false),
+        _ => {
+            let tools = format!("{}.<tool>", child(path, "tools"));
+            let level = Level::Shared { tools: &tools };
+            return Ok(call_path::apply_policy(
+                ctx,
+                &mut server.policies,
+                path,
+                key,
+                value,
+                level,
+            )? || call_path::apply_placement(
+                ctx,
+                &mut server.placement,
+                path,
+                key,
+                value,
+            )?);
+        }
     }
     Ok(true)
 }
@@ -519,6 +576,146 @@ fn http<'s>(
             ),
         )),
     }
+}
+
+/// Keys of `oauth`.
+const OAUTH_KEYS: &[&str] = &[
+    "grant",
+    "client_id",
+    "client_secret_env",
+    "client_secret_file",
+    "client_metadata_url",
+    "scopes",
+    "redirect_port",
+    "credentials_file",
+];
+
+/// Reads `oauth = true` (every setting by default) or
+/// `oauth = { grant, client_id, client_secret_env | client_secret_file, client_metadata_url,
+/// scopes, redirect_port, credentials_file }`.
+fn oauth(ctx: &Ctx<'_>, path: &str, node: &Node) -> Result<OAuthSpec, ConfigError> {
+    let mut spec = OAuthSpec::default();
+    if let Node::Bool(enabled) = node {
+        if !enabled {
+            return Err(ctx.error(
+                path,
+                "remove \"oauth\" instead of setting it to false (without it, a login stored \
+                 by `mcpctl auth login` is still used)",
+            ));
+        }
+        return Ok(spec);
+    }
+    let entries = ctx.table(path, node)?;
+    for (key, value) in entries {
+        let key_path = &child(path, key);
+        match key.as_str() {
+            "grant" => {
+                spec.grant = match ctx.string(key_path, value)? {
+                    "authorization_code" => OAuthGrant::AuthorizationCode,
+                    "client_credentials" => OAuthGrant::ClientCredentials,
+                    other => {
+                        return Err(ctx.error(
+                            key_path,
+                            format!(
+                                "unknown grant {other:?}; expected \"authorization_code\" (a \
+                                 person logs in with `mcpctl auth login`) or \
+                                 \"client_credentials\" (an unattended service)"
+                            ),
+                        ));
+                    }
+                }
+            }
+            "client_id" => {
+                let id = ctx.expanded(key_path, value)?;
+                if id.is_empty() {
+                    return Err(ctx.error(key_path, "the client ID cannot be empty"));
+                }
+                spec.client_id = Some(id);
+            }
+            "client_secret_env" => {
+                let name = ctx.string(key_path, value)?;
+                // Not quoted back: it may be the secret itself, written by mistake.
+                if !is_variable_name(name) {
+                    return Err(ctx.error(
+                        key_path,
+                        "expected the name of an environment variable that holds the client \
+                         secret (letters, digits and \"_\"), not the secret itself",
+                    ));
+                }
+                spec.client_secret = Some(Secret::Env(name.to_owned()));
+            }
+            "client_secret_file" => {
+                let file = ctx.expanded(key_path, value)?;
+                if file.is_empty() {
+                    return Err(ctx.error(key_path, "the file name cannot be empty"));
+                }
+                spec.client_secret = Some(Secret::File(ctx.dir.join(file)));
+            }
+            "client_metadata_url" => {
+                let url = ctx.expanded(key_path, value)?;
+                if !url.starts_with("https://") {
+                    return Err(ctx.error(
+                        key_path,
+                        "expected the https:// URL of the client's metadata document",
+                    ));
+                }
+                spec.client_metadata_url = Some(url);
+            }
+            "scopes" => {
+                let scopes = ctx.expanded_list(key_path, value)?;
+                if let Some(bad) = scopes
+                    .iter()
+                    .find(|s| s.is_empty() || s.contains(char::is_whitespace))
+                {
+                    return Err(ctx.error(
+                        key_path,
+                        format!("{bad:?} is not a scope; give one scope per string"),
+                    ));
+                }
+                spec.scopes = scopes;
+            }
+            "redirect_port" => {
+                let port = ctx.count(key_path, value, 1)?;
+                spec.redirect_port = Some(u16::try_from(port).map_err(|_| {
+                    ctx.error(key_path, format!("{port} is not a port (1 to 65535)"))
+                })?);
+            }
+            "credentials_file" => {
+                let file = ctx.expanded(key_path, value)?;
+                if file.is_empty() {
+                    return Err(ctx.error(key_path, "the file name cannot be empty"));
+                }
+                spec.credentials = Some(ctx.dir.join(file));
+            }
+            _ => return Err(ctx.unknown_key(path, key, OAUTH_KEYS)),
+        }
+    }
+    let secrets = entries
+        .iter()
+        .filter(|(k, _)| matches!(k.as_str(), "client_secret_env" | "client_secret_file"))
+        .count();
+    if secrets > 1 {
+        return Err(ctx.error(
+            path,
+            "give the client secret once: \"client_secret_env\" or \"client_secret_file\"",
+        ));
+    }
+    if spec.client_secret.is_some() && spec.client_id.is_none() {
+        return Err(ctx.error(
+            &child(path, "client_id"),
+            "a client secret belongs to a pre-registered client; add its \"client_id\"",
+        ));
+    }
+    if spec.grant == OAuthGrant::ClientCredentials
+        && (spec.client_id.is_none() || spec.client_secret.is_none())
+    {
+        return Err(ctx.error(
+            path,
+            "the client_credentials grant needs \"client_id\" and \"client_secret_env\" or \
+             \"client_secret_file\"",
+        ));
+    }
+    Ok(spec)
 }
 
 /// Reads `reconnect = { initial_backoff, max_backoff, crash_budget, budget_window }`.
@@ -546,29 +743,45 @@ fn reconnect(ctx: &Ctx<'_>, path: &str, node: &Node) -> Result<ReconnectPolicy, 
     Ok(policy)
 }
 
-/// Reads `tools.<tool>.call_timeout`.
-fn tool_timeouts(
+/// Reads `tools.<tool>`: each tool's `call_timeout` and policy settings. A tool that sets no
+/// policy key gets no entry in [`ToolSettings::policies`].
+fn tools(
     ctx: &Ctx<'_>,
     path: &str,
     node: &Node,
-) -> Result<BTreeMap<String, Duration>, ConfigError> {
-    let mut timeouts = BTreeMap::new();
-    for (tool, settings) in ctx.table(path, node)? {
+    settings: &mut ToolSettings,
+) -> Result<(), ConfigError> {
+    let mut timeouts: BTreeMap<String, Duration> = BTreeMap::new();
+    let mut policies = BTreeMap::new();
+    for (tool, entry) in ctx.table(path, node)? {
         let tool_path = child(path, tool);
         if tool.is_empty() {
             return Err(ctx.error(&tool_path, "a tool name cannot be empty"));
         }
-        for (key, value) in ctx.table(&tool_path, settings)? {
-            match key.as_str() {
-                "call_timeout" => {
-                    let timeout = ctx.positive_duration(&child(&tool_path, key), value)?;
-                    timeouts.insert(tool.clone(), timeout);
-                }
-                _ => return Err(ctx.unknown_key(&tool_path, key, TOOL_KEYS)),
+        let mut tool_policies = PolicySettings::default();
+        for (key, value) in ctx.table(&tool_path, entry)? {
+            if key == "call_timeout" {
+                let timeout = ctx.positive_duration(&child(&tool_path, key), value)?;
+                timeouts.insert(tool.clone(), timeout);
+            } else if !call_path::apply_policy(
+                ctx,
+                &mut tool_policies,
+                &tool_path,
+                key,
+                value,
+                Level::Tool,
+            )? {
+                let known = [TOOL_KEYS, POLICY_KEYS, TOOL_ONLY_KEYS].concat();
+                return Err(ctx.unknown_key(&tool_path, key, &known));
             }
         }
+        if tool_policies != PolicySettings::default() {
+            policies.insert(tool.clone(), tool_policies);
+        }
     }
-    Ok(timeouts)
+    settings.timeouts = timeouts;
+    settings.policies = policies;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,261 @@
+//! Starting the servers under load: testkit servers over stdio (children of the Switchboard
+//! connections) or streamable HTTP (processes started here), or the servers of a
+//! configuration file.
+
+use std::{
+    collections::VecDeque,
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use nix::{
+    sys::signal::{Signal, killpg},
+    unistd::Pid,
+};
+use switchboard::{
+    Switchboard,
+    config::Config,
+    transport::{ConnectionState, HttpSpec, ServerSpec, StdioSpec, TransportSpec},
+};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::options::Transport;
+
+/// stderr lines of an HTTP server kept for error reports.
+const STDERR_LINES: usize = 20;
+
+/// Name of the testkit binary.
+pub(crate) const TESTKIT: &str = "switchboard-testkit";
+
+/// Finds the testkit binary: `explicit`, else next to the running executable (and one folder
+/// up, for test binaries in `target/debug/deps`), else `target/debug` and `target/release`
+/// of the current directory.
+///
+/// # Errors
+/// None of these exists.
+pub fn locate_testkit(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        if path.is_file() {
+            return Ok(path.to_owned());
+        }
+        bail!("the testkit binary {} does not exist", path.display());
+    }
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_owned));
+    let mut candidates = Vec::new();
+    if let Some(dir) = &exe_dir {
+        candidates.push(dir.join(TESTKIT));
+        if let Some(parent) = dir.parent() {
+            candidates.push(parent.join(TESTKIT));
+        }
+    }
+    candidates.push(PathBuf::from("target/debug").join(TESTKIT));
+    candidates.push(PathBuf::from("target/release").join(TESTKIT));
+    candidates
+        .iter()
+        .find(|c| c.is_file())
+        .cloned()
+        .with_context(|| {
+            format!(
+                "cannot find the {TESTKIT} binary (looked at {}): build it with `cargo build -p \
+                 switchboard-testkit`, or pass --testkit PATH / SWITCHBOARD_TESTKIT",
+                candidates
+                    .iter()
+                    .map(|c| c.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+/// An HTTP testkit server started here, in its own process group.
+pub(crate) struct HttpServer {
+    child: Child,
+    pid: u32,
+    url: String,
+}
+
+impl HttpServer {
+    /// Starts `testkit http --port 0 ARGS` and waits for its `listening on URL` line. Its
+    /// stderr is read here; the last lines explain a failed start.
+    async fn start(testkit: &Path, args: &[String]) -> Result<Self> {
+        let mut child = Command::new(testkit)
+            .args(["http", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", testkit.display()))?;
+        let pid = child.id().context("the testkit server exited at once")?;
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let tail = Arc::clone(&stderr_tail);
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
+                    if tail.len() == STDERR_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line);
+                }
+            });
+        }
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        let read = tokio::time::timeout(
+            Duration::from_secs(15),
+            BufReader::new(stdout).read_line(&mut line),
+        )
+        .await;
+        let url = line.trim().strip_prefix("listening on ").map(str::to_owned);
+        match (read, url) {
+            (Ok(Ok(_)), Some(url)) => Ok(Self { child, pid, url }),
+            (read, _) => {
+                // Give the reader a moment to collect the last words.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let stderr: Vec<String> = stderr_tail
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .cloned()
+                    .collect();
+                let what = match read {
+                    Err(_) => "did not say where it listens within 15 s".to_owned(),
+                    Ok(Err(error)) => format!("cannot be read: {error}"),
+                    Ok(Ok(_)) => format!("said {line:?} instead of `listening on URL`"),
+                };
+                bail!(
+                    "the testkit HTTP server {what}; its stderr: {}",
+                    if stderr.is_empty() {
+                        "(empty)".to_owned()
+                    } else {
+                        stderr.join(" | ")
+                    }
+                )
+            }
+        }
+    }
+
+    /// Process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Stops it: SIGTERM to its group, SIGKILL after 2 s.
+    async fn stop(mut self) {
+        let group = Pid::from_raw(i32::try_from(self.pid).unwrap_or(i32::MAX));
+        let _ = killpg(group, Signal::SIGTERM);
+        if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = killpg(group, Signal::SIGKILL);
+            let _ = self.child.wait().await;
+        }
+    }
+}
+
+/// The servers of a run: the HTTP processes to stop at the end.
+#[derive(Default)]
+pub(crate) struct Servers {
+    http: Vec<HttpServer>,
+}
+
+impl Servers {
+    /// Process ids of the HTTP servers.
+    pub(crate) fn http_pids(&self) -> Vec<u32> {
+        self.http.iter().map(HttpServer::pid).collect()
+    }
+
+    /// Starts `count` testkit servers named `names(k)` and a Switchboard over them.
+    pub(crate) async fn testkit(
+        &mut self,
+        testkit: &Path,
+        transport: Transport,
+        names: impl Fn(usize) -> String,
+        count: usize,
+        args: &[String],
+        deadline: Duration,
+    ) -> Result<Switchboard> {
+        let mut builder = Switchboard::builder().call_timeout(deadline);
+        for k in 0..count {
+            let transport_spec = match transport {
+                Transport::Stdio => {
+                    let mut stdio_args = vec!["stdio".to_owned()];
+                    stdio_args.extend(args.iter().cloned());
+                    TransportSpec::Stdio(StdioSpec::new(testkit.display().to_string(), stdio_args))
+                }
+                Transport::Http => {
+                    let server = HttpServer::start(testkit, args).await?;
+                    let spec = TransportSpec::Http(HttpSpec::new(server.url.clone()));
+                    self.http.push(server);
+                    spec
+                }
+            };
+            let mut spec = ServerSpec::new(names(k).as_str(), transport_spec);
+            spec.handshake_timeout = Duration::from_secs(15);
+            spec.reconnect.initial_backoff = Duration::from_millis(20);
+            spec.reconnect.max_backoff = Duration::from_secs(1);
+            // Crashes are injected on purpose in `faults`; never give up on a server.
+            spec.reconnect.crash_budget = u32::MAX;
+            builder = builder.server(spec);
+        }
+        let switchboard = builder.build().await?;
+        ensure_ready(&switchboard)?;
+        Ok(switchboard)
+    }
+
+    /// A Switchboard over the servers of a configuration file.
+    pub(crate) async fn config(&mut self, path: &Path) -> Result<Switchboard> {
+        let config =
+            Config::load(path).with_context(|| format!("cannot load {}", path.display()))?;
+        let switchboard = Switchboard::connect(config).await?;
+        ensure_ready(&switchboard)?;
+        Ok(switchboard)
+    }
+
+    /// Stops the HTTP servers.
+    pub(crate) async fn stop(self) {
+        for server in self.http {
+            server.stop().await;
+        }
+    }
+}
+
+/// Fails unless every enabled server is connected.
+fn ensure_ready(switchboard: &Switchboard) -> Result<()> {
+    let failed: Vec<String> = switchboard
+        .servers()
+        .into_iter()
+        .filter_map(|s| {
+            let connection = s.connection?;
+            (connection.state != ConnectionState::Ready).then(|| {
+                format!(
+                    "{} is {}{}",
+                    s.name,
+                    connection.state,
+                    connection
+                        .last_error
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                )
+            })
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!("servers not ready: {}", failed.join("; "))
+    }
+}

@@ -1,0 +1,379 @@
+//! The two call paths under test and the calls they make.
+//!
+//! - **raw rmcp**: the live rmcp `Peer` of a connection (`Connection::peer`), called directly
+//!   and wrapped in the same deadline. It is what an application holding an rmcp session does.
+//! - **switchboard**: `Switchboard::call_with`, the full public call path (name resolution,
+//!   and every policy the facade puts in the path as they land).
+//!
+//! Each target has its own [`Switchboard`] and so its own server processes and sessions.
+
+use std::{
+    borrow::Cow,
+    collections::BTreeMap,
+    sync::{
+        PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use switchboard::{
+    CallOptions, Error, Switchboard,
+    core::ErrorClass,
+    rmcp::{
+        ServiceError,
+        model::{CallToolRequestParams, ErrorCode, JsonObject},
+        service::{Peer, RoleClient},
+    },
+    transport::Connection,
+};
+
+use crate::record::Outcome;
+
+/// Which path a target drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// The raw rmcp `Peer`.
+    Raw,
+    /// `Switchboard::call_with`.
+    Stack,
+}
+
+impl TargetKind {
+    /// The name used in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Raw => "raw rmcp",
+            Self::Stack => "switchboard",
+        }
+    }
+}
+
+/// A tool call with an argument template.
+#[derive(Debug, Clone)]
+pub(crate) struct CallSpec {
+    /// The tool as the stack names it (`server.tool` or a bare unique name).
+    pub(crate) tool: String,
+    arguments: JsonObject,
+    templated: bool,
+}
+
+impl CallSpec {
+    /// A call; `{i}` in any string of `arguments` becomes the call's number.
+    pub(crate) fn new(tool: impl Into<String>, arguments: serde_json::Value) -> Self {
+        let arguments = match arguments {
+            serde_json::Value::Object(map) => map,
+            _ => JsonObject::new(),
+        };
+        let templated = serde_json::to_string(&arguments).is_ok_and(|s| s.contains("{i}"));
+        Self {
+            tool: tool.into(),
+            arguments,
+            templated,
+        }
+    }
+
+    fn arguments(&self, i: u64) -> JsonObject {
+        if !self.templated {
+            return self.arguments.clone();
+        }
+        let number = i.to_string();
+        let mut arguments = self.arguments.clone();
+        for value in arguments.values_mut() {
+            substitute(value, &number);
+        }
+        arguments
+    }
+}
+
+fn substitute(value: &mut serde_json::Value, number: &str) {
+    match value {
+        serde_json::Value::String(s) if s.contains("{i}") => *s = s.replace("{i}", number),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, number)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| substitute(v, number)),
+        _ => {}
+    }
+}
+
+/// The calls of a workload: call `i` is `calls[pattern[i % pattern.len()]]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Workload {
+    calls: Vec<CallSpec>,
+    pattern: Vec<usize>,
+}
+
+impl Workload {
+    /// The same call every time.
+    pub(crate) fn single(call: CallSpec) -> Self {
+        Self {
+            calls: vec![call],
+            pattern: vec![0],
+        }
+    }
+
+    /// Calls in turn.
+    pub(crate) fn round_robin(calls: Vec<CallSpec>) -> Self {
+        let pattern = (0..calls.len()).collect();
+        Self { calls, pattern }
+    }
+
+    /// Calls chosen by a pattern of indices into `calls`.
+    pub(crate) fn patterned(calls: Vec<CallSpec>, pattern: Vec<usize>) -> Self {
+        Self { calls, pattern }
+    }
+
+    fn index(&self, i: u64) -> usize {
+        let len = self.pattern.len().max(1) as u64;
+        self.pattern
+            .get((i % len) as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// A raw call resolved once: the connection and the tool's name on its server.
+struct RawCall {
+    connection: Connection,
+    tool: Cow<'static, str>,
+    peer: RwLock<Option<Peer<RoleClient>>>,
+}
+
+impl RawCall {
+    fn peer(&self) -> Result<Peer<RoleClient>, &'static str> {
+        if let Some(peer) = &*self.peer.read().unwrap_or_else(PoisonError::into_inner) {
+            return Ok(peer.clone());
+        }
+        let peer = self.connection.peer().map_err(|e| e.class().as_str())?;
+        *self.peer.write().unwrap_or_else(PoisonError::into_inner) = Some(peer.clone());
+        Ok(peer)
+    }
+
+    fn forget_peer(&self) {
+        *self.peer.write().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// One call path with its own servers.
+pub(crate) struct Target {
+    /// Which path.
+    pub(crate) kind: TargetKind,
+    /// The Switchboard owning this target's connections.
+    pub(crate) switchboard: Switchboard,
+    workload: Workload,
+    raw: Vec<RawCall>,
+    options: CallOptions,
+    deadline: Duration,
+    next: AtomicU64,
+}
+
+impl Target {
+    /// A target over `switchboard`; resolves the workload's tools now.
+    ///
+    /// # Errors
+    /// A tool that the servers do not offer.
+    pub(crate) fn new(
+        kind: TargetKind,
+        switchboard: Switchboard,
+        workload: Workload,
+        deadline: Duration,
+    ) -> Result<Self> {
+        let mut raw = Vec::new();
+        for call in &workload.calls {
+            let entry = switchboard.tool(&call.tool).with_context(|| {
+                let servers: Vec<String> = switchboard
+                    .servers()
+                    .iter()
+                    .map(|s| {
+                        let error = s
+                            .connection
+                            .as_ref()
+                            .and_then(|c| c.last_error.clone())
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default();
+                        format!("{} ({}{error})", s.name, s.state())
+                    })
+                    .collect();
+                format!(
+                    "cannot call {:?}; servers: {}",
+                    call.tool,
+                    servers.join(", ")
+                )
+            })?;
+            let connection = switchboard.connection(&entry.server)?.clone();
+            raw.push(RawCall {
+                connection,
+                tool: entry.tool.name.clone(),
+                peer: RwLock::new(None),
+            });
+        }
+        if workload.calls.is_empty() {
+            bail!("empty workload");
+        }
+        Ok(Self {
+            kind,
+            switchboard,
+            workload,
+            raw,
+            options: with_deadline(CallOptions::default(), deadline),
+            deadline,
+            next: AtomicU64::new(0),
+        })
+    }
+
+    /// Makes the next call of the workload.
+    pub(crate) async fn call(&self) -> Outcome {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        let index = self.workload.index(i);
+        let Some(call) = self.workload.calls.get(index) else {
+            return Outcome::Failed("not_found");
+        };
+        let arguments = call.arguments(i);
+        match self.kind {
+            TargetKind::Stack => self.call_stack(call, arguments).await,
+            TargetKind::Raw => match self.raw.get(index) {
+                Some(raw) => self.call_raw(raw, arguments).await,
+                None => Outcome::Failed("not_found"),
+            },
+        }
+    }
+
+    async fn call_stack(&self, call: &CallSpec, arguments: JsonObject) -> Outcome {
+        match self
+            .switchboard
+            .call_with(&call.tool, Some(arguments), self.options.clone())
+            .await
+        {
+            Ok(output) if output.is_tool_error() => Outcome::Failed(ErrorClass::ToolError.as_str()),
+            Ok(output) => Outcome::Ok {
+                attempts: output.provenance.attempts,
+            },
+            Err(error) => Outcome::Failed(stack_class(&error)),
+        }
+    }
+
+    async fn call_raw(&self, raw: &RawCall, arguments: JsonObject) -> Outcome {
+        let peer = match raw.peer() {
+            Ok(peer) => peer,
+            Err(class) => return Outcome::Failed(class),
+        };
+        let mut params = CallToolRequestParams::new(raw.tool.clone());
+        params.arguments = Some(arguments);
+        match tokio::time::timeout(self.deadline, peer.call_tool(params)).await {
+            Ok(Ok(result)) if result.is_error == Some(true) => {
+                Outcome::Failed(ErrorClass::ToolError.as_str())
+            }
+            Ok(Ok(_)) => Outcome::Ok { attempts: 1 },
+            Ok(Err(error)) => {
+                if matches!(
+                    error,
+                    ServiceError::TransportClosed | ServiceError::TransportSend(_)
+                ) {
+                    // The session may be gone: take the connection's next one.
+                    raw.forget_peer();
+                }
+                Outcome::Failed(raw_class(&error).as_str())
+            }
+            Err(_) => Outcome::Failed(ErrorClass::Timeout.as_str()),
+        }
+    }
+
+    /// Switchboard's counters of policy decisions (summed over servers: `retries`,
+    /// `breaker_opens`, `rate_limited`, …) and of its tool cache (`cache_hits`, …), as they
+    /// are now; `None` for raw rmcp, whose calls do not pass through them.
+    pub(crate) fn counters(&self) -> Option<BTreeMap<String, u64>> {
+        if self.kind == TargetKind::Raw {
+            return None;
+        }
+        let mut counters = BTreeMap::new();
+        for server in self.switchboard.servers() {
+            if let Ok(serde_json::Value::Object(stats)) = serde_json::to_value(server.stats) {
+                for (name, value) in stats {
+                    if let Some(n) = value.as_u64() {
+                        *counters.entry(name).or_default() += n;
+                    }
+                }
+            }
+        }
+        if let Some(cache) = self.switchboard.cache_stats() {
+            for (name, n) in [
+                ("cache_hits", cache.hits),
+                ("cache_misses", cache.misses),
+                ("cache_coalesced", cache.coalesced),
+                ("cache_stale_served", cache.stale_served),
+                ("cache_load_errors", cache.load_errors),
+                ("cache_evictions", cache.evictions),
+            ] {
+                counters.insert(name.to_owned(), n);
+            }
+        }
+        Some(counters)
+    }
+
+    /// Process ids of this target's stdio servers.
+    pub(crate) fn server_pids(&self) -> Vec<u32> {
+        self.switchboard
+            .servers()
+            .iter()
+            .filter_map(|s| s.connection.as_ref()?.pid)
+            .collect()
+    }
+}
+
+/// `options` with a deadline. (A function rather than struct syntax, so that new fields of
+/// `CallOptions` keep their defaults.)
+fn with_deadline(mut options: CallOptions, deadline: Duration) -> CallOptions {
+    options.timeout = Some(deadline);
+    options
+}
+
+fn stack_class(error: &Error) -> &'static str {
+    error.class().as_str()
+}
+
+/// Classifies an rmcp error in the vocabulary of [`ErrorClass`], as the transport crate does.
+fn raw_class(error: &ServiceError) -> ErrorClass {
+    match error {
+        ServiceError::McpError(data) => match data.code {
+            ErrorCode::INVALID_PARAMS | ErrorCode::INVALID_REQUEST | ErrorCode::PARSE_ERROR => {
+                ErrorClass::InvalidInput
+            }
+            ErrorCode::METHOD_NOT_FOUND | ErrorCode::RESOURCE_NOT_FOUND => ErrorClass::NotFound,
+            _ => ErrorClass::Server,
+        },
+        ServiceError::Timeout { .. } => ErrorClass::Timeout,
+        ServiceError::UnexpectedResponse => ErrorClass::Protocol,
+        _ => ErrorClass::Transport,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_templated() {
+        let call = CallSpec::new(
+            "testkit.echo",
+            serde_json::json!({ "message": "m{i}", "n": 1, "nested": ["{i}"] }),
+        );
+        let args = call.arguments(42);
+        assert_eq!(args["message"], "m42");
+        assert_eq!(args["n"], 1);
+        assert_eq!(args["nested"][0], "42");
+        let fixed = CallSpec::new("a.b", serde_json::json!({ "x": "y" }));
+        assert_eq!(fixed.arguments(7)["x"], "y");
+    }
+
+    #[test]
+    fn patterns_pick_calls() {
+        let calls = vec![CallSpec::new("a", serde_json::json!({})); 3];
+        let workload = Workload::patterned(calls.clone(), vec![0, 0, 2]);
+        let picked: Vec<usize> = (0..6).map(|i| workload.index(i)).collect();
+        assert_eq!(picked, [0, 0, 2, 0, 0, 2]);
+        let rr = Workload::round_robin(calls);
+        assert_eq!(rr.index(4), 1);
+    }
+}

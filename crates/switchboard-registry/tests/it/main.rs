@@ -1,0 +1,3 @@
+//! Integration tests of `switchboard-registry`.
+
+mod discovery;

@@ -1,0 +1,110 @@
+//! Telemetry settings and their defaults.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    time::Duration,
+};
+
+/// Settings for [`Telemetry::init`](crate::Telemetry::init).
+///
+/// | Field | Default |
+/// |---|---|
+/// | `enabled` | `true` |
+/// | `service_name` | `"switchboard"` |
+/// | `trace_sample_ratio` | `1.0` (parent-based: a sampled caller is always followed) |
+/// | `prometheus` | `None` (no endpoint) |
+/// | `otlp` | `None` (no export) |
+///
+/// With `enabled = false` [`Telemetry::init`](crate::Telemetry::init) returns a disabled handle
+/// whose every method is a no-op that neither allocates nor locks. With `enabled = true` and no
+/// exporter, spans still get ids (so trace context still reaches the servers through `_meta`)
+/// but nothing leaves the process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryConfig {
+    /// Whether telemetry is on at all.
+    pub enabled: bool,
+    /// The `service.name` resource attribute of everything exported.
+    pub service_name: String,
+    /// The share of new traces to record, between 0 and 1. Calls inside a trace the caller
+    /// already samples are always recorded; unrecorded calls still propagate trace context.
+    pub trace_sample_ratio: f64,
+    /// The Prometheus text endpoint, if any (needs the `prometheus` feature).
+    pub prometheus: Option<PrometheusConfig>,
+    /// OTLP export of traces and metrics, if any (needs the `otlp` feature).
+    pub otlp: Option<OtlpConfig>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            service_name: "switchboard".to_owned(),
+            trace_sample_ratio: 1.0,
+            prometheus: None,
+            otlp: None,
+        }
+    }
+}
+
+/// Settings of the Prometheus text endpoint.
+///
+/// | Field | Default |
+/// |---|---|
+/// | `listen` | `127.0.0.1:9464` (loopback: expose it wider on purpose only) |
+/// | `path` | `"/metrics"` |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrometheusConfig {
+    /// The address to listen on; port 0 picks a free port (see
+    /// [`Telemetry::prometheus_addr`](crate::Telemetry::prometheus_addr)).
+    pub listen: SocketAddr,
+    /// The HTTP path that serves the metrics; must start with `/`.
+    pub path: String,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 9464)),
+            path: "/metrics".to_owned(),
+        }
+    }
+}
+
+/// Settings of OTLP export over HTTP/protobuf.
+///
+/// | Field | Default |
+/// |---|---|
+/// | `endpoint` | `"http://127.0.0.1:4318"` (`/v1/traces` and `/v1/metrics` are appended) |
+/// | `traces` | `true` |
+/// | `metrics` | `true` |
+/// | `headers` | none |
+/// | `timeout` | 10 s |
+/// | `metrics_interval` | 60 s |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpConfig {
+    /// The collector's base URL; the signal paths are appended.
+    pub endpoint: String,
+    /// Whether to export spans.
+    pub traces: bool,
+    /// Whether to export metrics.
+    pub metrics: bool,
+    /// Extra HTTP headers, e.g. an authorization header for a hosted backend.
+    pub headers: Vec<(String, String)>,
+    /// The timeout of one export request.
+    pub timeout: Duration,
+    /// How often metrics are pushed.
+    pub metrics_interval: Duration,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:4318".to_owned(),
+            traces: true,
+            metrics: true,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            metrics_interval: Duration::from_secs(60),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of `switchboard-transport` against local servers.
+
+mod auth;
