@@ -16,7 +16,7 @@ use std::{
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 use switchboard::{
-    BatchCall, BatchOptions, CallOptions, Error, Switchboard,
+    BatchCall, BatchOptions, CallOptions, DiscoverOptions, Error, Switchboard,
     config::{Config, parse_duration},
     core::ErrorClass,
     rmcp::model::JsonObject,
@@ -76,6 +76,25 @@ enum Command {
         /// Only this server's tools.
         server: Option<String>,
     },
+    /// Rank tools for a task: `mcpctl discover "find open issues about login"`.
+    Discover {
+        /// The task, in plain words.
+        task: String,
+        /// How many tools.
+        #[arg(short, default_value_t = 5)]
+        k: usize,
+        /// Only tools of these servers (repeatable).
+        #[arg(long = "server")]
+        servers: Vec<String>,
+    },
+    /// The audit log: `mcpctl audit verify FILE` checks its hash chain.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// A snapshot of the key numbers per server (calls, failures, retries, breaker, latency)
+    /// and of the cache, for people who run no metrics collector.
+    Metrics,
     /// Per server: state, health, latency percentiles, error counts, breaker, last error.
     Health {
         /// Redraw every `--interval` until interrupted, probing each server.
@@ -141,6 +160,16 @@ enum Command {
         name: String,
         /// Arguments as KEY=VALUE.
         pairs: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Checks the hash chain; names the first bad record (exit 1) if the log was edited,
+    /// truncated in the middle, reordered or has lines deleted.
+    Verify {
+        /// The audit log file.
+        file: PathBuf,
     },
 }
 
@@ -235,6 +264,13 @@ async fn run(cli: Cli) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // `audit verify` reads a file; it needs no configuration.
+    if let Command::Audit {
+        action: AuditAction::Verify { file },
+    } = &cli.command
+    {
+        return verify_audit(file, cli.json);
+    }
     // `auth` works on the configuration and the credential store, without connecting.
     if let Command::Auth { command } = &cli.command {
         return auth::run(command, &config, cli.json).await;
@@ -378,7 +414,22 @@ async fn execute(cli: &Cli, switchboard: &Switchboard) -> Result<u8, Error> {
         }
         Command::Prompts => out.prompts(&switchboard.prompts()),
         // Handled in `run`, before connecting.
-        Command::Auth { .. } => {}
+        Command::Auth { .. } | Command::Audit { .. } => {}
+        Command::Discover { task, k, servers } => {
+            let options = DiscoverOptions {
+                servers: servers.clone(),
+                ..DiscoverOptions::default()
+            };
+            out.discovered(&switchboard.discover(task, *k, &options));
+        }
+        Command::Metrics => {
+            for server in switchboard.servers() {
+                if server.connection.is_some() {
+                    let _ = switchboard.probe(&server.name).await;
+                }
+            }
+            out.metrics(&switchboard.servers(), switchboard.cache_stats());
+        }
         Command::Prompt { name, pairs } => {
             let arguments = switchboard::args::from_pairs(name, &JsonObject::new(), pairs)?;
             // Prompt arguments are strings by the spec.
@@ -394,6 +445,41 @@ async fn execute(cli: &Cli, switchboard: &Switchboard) -> Result<u8, Error> {
         }
     }
     Ok(0)
+}
+
+/// `mcpctl audit verify FILE`: 0 when the chain holds, 1 naming the first bad record.
+fn verify_audit(file: &Path, json: bool) -> u8 {
+    match switchboard::telemetry::verify(file) {
+        Ok(summary) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": true, "records": summary.records})
+                );
+            } else {
+                println!(
+                    "{}: {} records, hash chain intact",
+                    file.display(),
+                    summary.records
+                );
+            }
+            0
+        }
+        Err(error) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": error.to_string()})
+                );
+            } else {
+                eprintln!("mcpctl: {}: {error}", file.display());
+            }
+            match error {
+                switchboard::telemetry::VerifyError::Corrupt { .. } => EXIT_TOOL_ERROR,
+                _ => EXIT_USAGE,
+            }
+        }
+    }
 }
 
 /// Runs `--batch`: JSON lines in, JSON lines out (in input order). Exit code: 0 when every

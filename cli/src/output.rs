@@ -9,8 +9,8 @@ use base64::Engine;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use switchboard::{
-    CacheState, CacheStats, CallOutput, Outcome, PromptEntry, ResourceEntry, ServerStatus,
-    TemplateEntry, ToolEntry,
+    CacheState, CacheStats, CallOutput, Discovered, Outcome, PromptEntry, ResourceEntry,
+    ServerStatus, TemplateEntry, ToolEntry,
     rmcp::model::{ContentBlock, GetPromptResult, ReadResourceResult, ResourceContents},
 };
 
@@ -139,6 +139,75 @@ impl Printer {
             ]);
         }
         println!("{t}");
+    }
+
+    pub(crate) fn discovered(&self, tools: &[Discovered]) {
+        if self.json {
+            return print_json(&tools);
+        }
+        if tools.is_empty() {
+            println!("no tool matches");
+            return;
+        }
+        let mut t = table(&["tool", "score", "why"]);
+        for d in tools {
+            t.add_row(vec![
+                d.name.clone(),
+                format!("{:.2}", d.score),
+                d.reason.join("; "),
+            ]);
+        }
+        println!("{t}");
+    }
+
+    pub(crate) fn metrics(&self, servers: &[ServerStatus], cache: Option<CacheStats>) {
+        if self.json {
+            let cache = cache.map(|s| {
+                serde_json::json!({
+                    "hits": s.hits, "misses": s.misses, "stale_served": s.stale_served,
+                    "coalesced": s.coalesced, "loads": s.loads, "load_errors": s.load_errors,
+                    "evictions": s.evictions,
+                })
+            });
+            let servers: Vec<_> = servers
+                .iter()
+                .map(|s| serde_json::json!({"server": s.name, "stats": s.stats, "latency": s.latency}))
+                .collect();
+            return print_json(&serde_json::json!({"servers": servers, "cache": cache}));
+        }
+        let mut t = table(&[
+            "server",
+            "calls",
+            "failures",
+            "retries",
+            "budget out",
+            "breaker opens",
+            "rejected",
+            "timeouts",
+            "fallbacks",
+            "routed",
+            "p50 ms",
+            "p99 ms",
+        ]);
+        for s in servers {
+            let st = &s.stats;
+            t.add_row(vec![
+                s.name.to_string(),
+                st.calls.to_string(),
+                st.failures.to_string(),
+                st.retries.to_string(),
+                st.budget_exhausted.to_string(),
+                st.breaker_opens.to_string(),
+                (st.breaker_rejections + st.rate_limited + st.bulkhead_rejections).to_string(),
+                st.timeouts.to_string(),
+                st.fallbacks.to_string(),
+                st.routed.to_string(),
+                format!("{:.1}", s.latency.p50_ms),
+                format!("{:.1}", s.latency.p99_ms),
+            ]);
+        }
+        println!("{t}");
+        self.cache_stats(cache);
     }
 
     pub(crate) fn cache_stats(&self, stats: Option<CacheStats>) {

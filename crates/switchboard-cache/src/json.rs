@@ -281,6 +281,21 @@ impl JsonKey {
         JsonKey::from_canonical(text)
     }
 
+    /// Like [`JsonKey::scoped`] for a JSON object held as a map (no `Value` to build); the
+    /// same key as `scoped(scope, &Value::Object(object.clone()))`.
+    pub fn scoped_object(scope: &[&str], object: &Map<String, Value>) -> Self {
+        let text = with_scratch(|text| {
+            text.push('[');
+            for part in scope {
+                write_string(part, text);
+                text.push(',');
+            }
+            write_object(object, text);
+            text.push(']');
+        });
+        JsonKey::from_canonical(text)
+    }
+
     /// A key from text that is already canonical (for example one received
     /// from another instance). The text is taken as it is.
     pub fn from_canonical(text: String) -> Self {

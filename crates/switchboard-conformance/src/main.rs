@@ -374,3 +374,68 @@ pub(crate) fn arguments_for(tool: &Tool) -> Option<JsonObject> {
     }
     Some(arguments)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn the_context_takes_the_suites_camel_case_tool_calls() {
+        let context: Context = serde_json::from_value(json!({
+            "toolCalls": [{"name": "test_custom_headers", "arguments": {"region": "us-west1"}}],
+            "client_id": "pre-registered-client",
+            "client_secret": "pre-registered-secret",
+            "issuer": "http://localhost:1"
+        }))
+        .expect("a valid context");
+        assert_eq!(context.tool_calls.len(), 1);
+        assert_eq!(context.tool_calls[0].name, "test_custom_headers");
+        assert_eq!(
+            context.tool_calls[0]
+                .arguments
+                .as_ref()
+                .and_then(|a| a.get("region")),
+            Some(&json!("us-west1"))
+        );
+        assert_eq!(context.client_id.as_deref(), Some("pre-registered-client"));
+    }
+
+    #[test]
+    fn arguments_are_made_up_for_required_properties_only() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "a": {"type": "number"},
+                "b": {"type": "integer"},
+                "note": {"type": "string"}
+            },
+            "required": ["a", "b"]
+        });
+        let tool = Tool::new(
+            "add_numbers",
+            "adds",
+            Arc::new(schema.as_object().cloned().expect("an object")),
+        );
+        let arguments = arguments_for(&tool).expect("arguments");
+        assert_eq!(Value::Object(arguments), json!({"a": 1.5, "b": 1}));
+        let none = Tool::new("ping", "pings", Arc::new(JsonObject::new()));
+        assert!(arguments_for(&none).is_none());
+    }
+
+    #[test]
+    fn the_revision_decides_the_lifecycle() {
+        let run = |version: &str| Run {
+            url: "http://127.0.0.1:1/mcp".to_owned(),
+            modern: version >= "2026-07-28",
+            context: Context::default(),
+        };
+        assert_eq!(run("2025-11-25").spec().protocol, ProtocolMode::Legacy);
+        assert_eq!(run("2026-07-28").spec().protocol, ProtocolMode::Modern);
+        let spec = run("2026-07-28").spec();
+        let declared = spec.handlers.expect("handlers").capabilities();
+        assert!(declared.sampling.is_some() && declared.elicitation.is_some());
+        assert!(declared.roots.is_some());
+    }
+}

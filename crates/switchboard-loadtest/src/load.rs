@@ -13,7 +13,7 @@ use tokio::{task::JoinSet, time::Instant};
 
 use crate::{
     options::{Budget, Schedule, Shape},
-    record::Recorder,
+    record::{Outcome, Recorder},
     target::Target,
 };
 
@@ -31,9 +31,14 @@ pub(crate) async fn drive(
     }
 }
 
+/// A failed call occupies its closed-loop worker for at least this long, so that instant
+/// failures (a dead session, an open circuit) cannot turn the loop into a busy spin.
+const FAILURE_FLOOR: Duration = Duration::from_millis(1);
+
 /// `concurrency` workers, each starting its next call when the previous one answers. Latency
 /// counts from each call's send (this loop cannot fall behind a schedule; it slows down
 /// instead, which is why its latency hides queueing: use the open loop for latency SLOs).
+/// A worker whose call failed waits until [`FAILURE_FLOOR`] has passed since its send.
 async fn closed(
     target: &Arc<Target>,
     concurrency: usize,
@@ -59,6 +64,9 @@ async fn closed(
                 let sent = Instant::now();
                 let outcome = target.call().await;
                 recorder.record(sent, sent, Instant::now(), outcome);
+                if matches!(outcome, Outcome::Failed(_)) {
+                    tokio::time::sleep_until(sent + FAILURE_FLOOR).await;
+                }
             }
         });
     }
@@ -69,8 +77,12 @@ async fn closed(
 /// Starts call `n` at `start + schedule.offset(n)`, each in its own task, whatever the state
 /// of earlier calls. Latency counts from that intended start, so a dispatcher or a runtime
 /// that falls behind shows up in the figures instead of thinning the load (no coordinated
-/// omission). tokio's timer has a 1 ms resolution: a call may start up to about 1 ms after
-/// its intended time, and that delay is counted.
+/// omission).
+///
+/// The dispatcher is a blocking thread sleeping with `std::thread::sleep` (tens of
+/// microseconds late on Linux) rather than a task on tokio's timer, whose 1 ms resolution
+/// would add up to a millisecond to every intended-start latency at sub-millisecond spacing.
+/// Being late never shifts the schedule: calls that are due start at once.
 async fn open(
     target: &Arc<Target>,
     schedule: Schedule,
@@ -78,31 +90,44 @@ async fn open(
     recorder: &Arc<Recorder>,
 ) -> Duration {
     let start = Instant::now();
-    let mut calls = JoinSet::new();
-    let mut n: u64 = 0;
-    loop {
-        let offset = schedule.offset(n);
-        let more = match budget {
-            Budget::Calls(limit) => n < limit,
-            Budget::Time(d) => offset < d,
-        };
-        if !more {
-            break;
+    let runtime = tokio::runtime::Handle::current();
+    let target = Arc::clone(target);
+    let recorder = Arc::clone(recorder);
+    let dispatcher = tokio::task::spawn_blocking(move || {
+        let mut calls = JoinSet::new();
+        let mut n: u64 = 0;
+        loop {
+            let offset = schedule.offset(n);
+            let more = match budget {
+                Budget::Calls(limit) => n < limit,
+                Budget::Time(d) => offset < d,
+            };
+            if !more {
+                break;
+            }
+            let intended = start + offset;
+            let now = Instant::now();
+            if now < intended {
+                std::thread::sleep(intended - now);
+            }
+            let target = Arc::clone(&target);
+            let recorder = Arc::clone(&recorder);
+            calls.spawn_on(
+                async move {
+                    let sent = Instant::now();
+                    let outcome = target.call().await;
+                    recorder.record(intended, sent, Instant::now(), outcome);
+                },
+                &runtime,
+            );
+            n += 1;
+            while calls.try_join_next().is_some() {}
         }
-        let intended = start + offset;
-        if Instant::now() < intended {
-            tokio::time::sleep_until(intended).await;
-        }
-        let target = Arc::clone(target);
-        let recorder = Arc::clone(recorder);
-        calls.spawn(async move {
-            let sent = Instant::now();
-            let outcome = target.call().await;
-            recorder.record(intended, sent, Instant::now(), outcome);
-        });
-        n += 1;
-        while calls.try_join_next().is_some() {}
+        calls
+    });
+    // The dispatcher only fails by panicking; its calls are then dropped (aborted).
+    if let Ok(mut calls) = dispatcher.await {
+        while calls.join_next().await.is_some() {}
     }
-    while calls.join_next().await.is_some() {}
     start.elapsed()
 }

@@ -484,7 +484,7 @@ impl Report {
                 );
             }
         }
-        if self.targets.iter().any(|t| t.rounds.len() > 1) {
+        if self.ramp.is_none() && self.targets.iter().any(|t| t.rounds.len() > 1) {
             out.push_str(&self.rounds_table());
             out.push('\n');
         }
@@ -503,6 +503,12 @@ impl Report {
                     "{target}: highest rate with p99 ≤ {}: {}",
                     format_us(ramp.p99_target_us),
                     rate.map_or_else(|| "none".to_owned(), |r| format!("{r:.0} calls/s")),
+                );
+            }
+            if let Some(ratio) = self.throughput_ratio() {
+                let _ = writeln!(
+                    out,
+                    "switchboard / raw rmcp highest passing rate: {ratio:.3}"
                 );
             }
         }

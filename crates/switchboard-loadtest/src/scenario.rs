@@ -67,7 +67,12 @@ pub async fn run(options: &Options) -> Result<Report> {
     let cleanup = run.teardown(fds_before).await;
     run.progress.finish();
     let extras = outcome?;
-    let comparison = compare(&extras.targets);
+    // A ramp compares the highest passing rates (see `Report::throughput_ratio`), not totals
+    // over steps of different rates.
+    let comparison = match settings.scenario {
+        Scenario::Ramp => None,
+        _ => compare(&extras.targets),
+    };
     let mut report = Report {
         loadtest_version: env!("CARGO_PKG_VERSION").to_owned(),
         command: None,

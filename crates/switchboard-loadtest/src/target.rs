@@ -30,7 +30,12 @@ use switchboard::{
     transport::Connection,
 };
 
+use tokio::time::Instant;
+
 use crate::record::Outcome;
+
+/// How often a raw call without a live session looks for the connection's next one.
+const PEER_POLL: Duration = Duration::from_millis(5);
 
 /// Which path a target drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -142,13 +147,36 @@ struct RawCall {
 }
 
 impl RawCall {
-    fn peer(&self) -> Result<Peer<RoleClient>, &'static str> {
-        if let Some(peer) = &*self.peer.read().unwrap_or_else(PoisonError::into_inner) {
-            return Ok(peer.clone());
+    /// A live session: the one in hand, else the connection's current one. While there is
+    /// none (the server crashed and is being restarted), waits for it until `deadline`,
+    /// looking every 5 ms: what an application using rmcp directly does when it reconnects.
+    async fn live_peer(&self, deadline: Instant) -> Result<Peer<RoleClient>, &'static str> {
+        loop {
+            let held = self
+                .peer
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            let candidate = match held {
+                Some(peer) => Ok(peer),
+                None => self.connection.peer().map_err(|e| e.class().as_str()),
+            };
+            let failure = match candidate {
+                Ok(peer) if !peer.is_transport_closed() => {
+                    *self.peer.write().unwrap_or_else(PoisonError::into_inner) = Some(peer.clone());
+                    return Ok(peer);
+                }
+                Ok(_) => {
+                    self.forget_peer();
+                    ErrorClass::Transport.as_str()
+                }
+                Err(class) => class,
+            };
+            if Instant::now() + PEER_POLL >= deadline {
+                return Err(failure);
+            }
+            tokio::time::sleep(PEER_POLL).await;
         }
-        let peer = self.connection.peer().map_err(|e| e.class().as_str())?;
-        *self.peer.write().unwrap_or_else(PoisonError::into_inner) = Some(peer.clone());
-        Ok(peer)
     }
 
     fn forget_peer(&self) {
@@ -255,13 +283,14 @@ impl Target {
     }
 
     async fn call_raw(&self, raw: &RawCall, arguments: JsonObject) -> Outcome {
-        let peer = match raw.peer() {
+        let deadline = Instant::now() + self.deadline;
+        let peer = match raw.live_peer(deadline).await {
             Ok(peer) => peer,
             Err(class) => return Outcome::Failed(class),
         };
         let mut params = CallToolRequestParams::new(raw.tool.clone());
         params.arguments = Some(arguments);
-        match tokio::time::timeout(self.deadline, peer.call_tool(params)).await {
+        match tokio::time::timeout_at(deadline, peer.call_tool(params)).await {
             Ok(Ok(result)) if result.is_error == Some(true) => {
                 Outcome::Failed(ErrorClass::ToolError.as_str())
             }

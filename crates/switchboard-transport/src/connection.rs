@@ -185,6 +185,11 @@ impl Connection {
         self.inner.status.borrow().clone()
     }
 
+    /// The current state (cheaper than [`Connection::status`]: no copy of the strings).
+    pub fn state(&self) -> ConnectionState {
+        self.inner.status.borrow().state
+    }
+
     /// A receiver of state changes.
     pub fn watch_status(&self) -> watch::Receiver<ConnectionStatus> {
         self.inner.status.subscribe()

@@ -148,6 +148,9 @@ pub struct CallOptions {
 pub(crate) struct CachedCall {
     result: CallToolResult,
     server: ServerName,
+    /// Attempts the load took.
+    #[serde(default)]
+    attempts: u32,
 }
 
 /// The tool-result cache.
@@ -257,7 +260,7 @@ impl Switchboard {
         arguments: Option<JsonObject>,
         options: CallOptions,
     ) -> Result<CallOutput, Error> {
-        let entry = self.tool(name)?;
+        let entry = self.tool_entry(name)?;
         let telemetry = &self.inner.telemetry;
         let mut op = if telemetry.is_enabled() {
             let status = match entry.route {
@@ -302,23 +305,22 @@ impl Switchboard {
         });
         let deadline = started + timeout;
         let policy = self.inner.policy(&entry);
+        let key = match options.no_cache {
+            true => None,
+            false => self.cache_key(&entry, &policy, arguments.as_ref()),
+        };
+        // The arguments are kept for a fallback only when there is one.
+        let fallback_arguments = policy.fallback.as_ref().and_then(|_| arguments.clone());
         let request = Request {
-            arguments: arguments.clone(),
+            arguments,
             meta,
-            tags: options.required_tags.clone(),
+            tags: options.required_tags,
         };
 
-        let result = match self.cache_key(&entry, &policy, arguments.as_ref()) {
-            Some(key) if !options.no_cache => {
-                self.call_cached(
-                    entry.clone(),
-                    request.clone(),
-                    deadline,
-                    key,
-                    &policy,
-                    started,
-                )
-                .await
+        let result = match key {
+            Some(key) => {
+                self.call_cached(Arc::clone(&entry), request, deadline, key, &policy, started)
+                    .await
             }
             _ => call_uncached(&self.inner, &entry, &request, deadline, timeout, &policy)
                 .await
@@ -343,6 +345,11 @@ impl Switchboard {
             (Err(error), Some(fallback))
                 if error.class() != switchboard_core::ErrorClass::InvalidInput =>
             {
+                let request = Request {
+                    arguments: fallback_arguments,
+                    meta: None,
+                    tags: Vec::new(),
+                };
                 self.fallback(&entry, fallback, request, error, deadline, started)
                     .await
             }
@@ -461,7 +468,7 @@ impl Switchboard {
 
     async fn call_cached(
         &self,
-        entry: ToolEntry,
+        entry: Arc<ToolEntry>,
         request: Request,
         deadline: Instant,
         key: JsonKey,
@@ -478,9 +485,7 @@ impl Switchboard {
         let ttl = policy.cache_ttl;
         let timeout = deadline.saturating_duration_since(started);
         let load_policy = policy.clone();
-        let load_entry = entry.clone();
-        let attempts = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let load_attempts = Arc::clone(&attempts);
+        let load_entry = Arc::clone(&entry);
         let lookup = cache
             .get_or_load(key, &[entry.server.as_str()], move || async move {
                 let inner = inner.upgrade().ok_or(Error::Timeout {
@@ -497,10 +502,10 @@ impl Switchboard {
                     &load_policy,
                 )
                 .await?;
-                load_attempts.store(answer.attempts, std::sync::atomic::Ordering::Relaxed);
                 let cached = Arc::new(CachedCall {
                     result: answer.result,
                     server: answer.server,
+                    attempts: answer.attempts,
                 });
                 Ok::<_, Error>(if cached.result.is_error.unwrap_or(false) {
                     Loaded::uncached(cached)
@@ -530,7 +535,7 @@ impl Switchboard {
                         server: lookup.value.server.clone(),
                         latency: started.elapsed(),
                         attempts: match cache_state {
-                            CacheState::Miss => attempts.load(std::sync::atomic::Ordering::Relaxed),
+                            CacheState::Miss => lookup.value.attempts,
                             _ => 0,
                         },
                     },
@@ -721,7 +726,7 @@ fn route(
         let connected = slot
             .connection
             .as_ref()
-            .is_some_and(|c| c.status().state == ConnectionState::Ready);
+            .is_some_and(|c| c.state() == ConnectionState::Ready);
         group
             .router
             .set_available(r, connected && slot.runtime.is_available());
@@ -786,7 +791,7 @@ async fn attempt(
     // A server that is reconnecting is waited for (within the deadline) rather than failed:
     // a restart should look like a slow call, not an error. A failed one fails fast.
     if matches!(
-        connection.status().state,
+        connection.state(),
         ConnectionState::Connecting | ConnectionState::Reconnecting
     ) {
         let wait = deadline.saturating_duration_since(Instant::now());
@@ -795,7 +800,9 @@ async fn attempt(
             .await
             .map_err(|e| fail(Error::from(e)))?;
     }
-    if let Some(limiter) = &rt.limiter {
+    let tool = slot.tool_limits.get(entry.tool.name.as_ref());
+    let limiters = [tool.and_then(|t| t.limiter.as_ref()), rt.limiter.as_ref()];
+    for limiter in limiters.into_iter().flatten() {
         limiter.acquire().await.map_err(|e| {
             fail(Error::RateLimited {
                 server: server.clone(),
@@ -803,7 +810,11 @@ async fn attempt(
             })
         })?;
     }
-    let permit = match &rt.breaker {
+    // A tool with a breaker of its own is judged by it alone.
+    let breaker = tool
+        .and_then(|t| t.breaker.as_ref())
+        .or(rt.breaker.as_ref());
+    let permit = match breaker {
         Some(breaker) => Some(breaker.try_acquire().map_err(|e| {
             fail(Error::CircuitOpen {
                 server: server.clone(),
@@ -813,11 +824,16 @@ async fn attempt(
         })?),
         None => None,
     };
-    let _slot = rt.bulkhead.acquire().await.map_err(|_| {
+    let bulkhead_full = || {
         fail(Error::BulkheadFull {
             server: server.clone(),
         })
-    })?;
+    };
+    let _tool_slot = match tool.and_then(|t| t.bulkhead.as_ref()) {
+        Some(bulkhead) => Some(bulkhead.acquire().await.map_err(|_| bulkhead_full())?),
+        None => None,
+    };
+    let _slot = rt.bulkhead.acquire().await.map_err(|_| bulkhead_full())?;
     PolicyCounters::bump(&rt.counters.calls);
     let now = Instant::now();
     let attempt_deadline = match policy.attempt_timeout {

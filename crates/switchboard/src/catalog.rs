@@ -107,7 +107,7 @@ pub struct TemplateEntry {
 #[derive(Debug, Default)]
 pub(crate) struct ToolIndex {
     /// Bare tool name → entries (one per server or group offering it), in server order.
-    by_name: HashMap<String, Vec<ToolEntry>>,
+    by_name: HashMap<String, Vec<Arc<ToolEntry>>>,
     /// Group name → its member servers.
     members: HashMap<ServerName, Vec<ServerName>>,
 }
@@ -126,18 +126,18 @@ impl ToolIndex {
         servers: &[(ServerName, Vec<Arc<Tool>>)],
         groups: &[GroupTools<'_>],
     ) -> Self {
-        let mut by_name: HashMap<String, Vec<ToolEntry>> = HashMap::new();
+        let mut by_name: HashMap<String, Vec<Arc<ToolEntry>>> = HashMap::new();
         for (i, (server, tools)) in servers.iter().enumerate() {
             for tool in tools {
                 by_name
                     .entry(tool.name.to_string())
                     .or_default()
-                    .push(ToolEntry {
+                    .push(Arc::new(ToolEntry {
                         name: format!("{server}.{}", tool.name),
                         server: server.clone(),
                         tool: Arc::clone(tool),
                         route: Route::Server(i),
-                    });
+                    }));
             }
         }
         let mut members = HashMap::new();
@@ -152,12 +152,12 @@ impl ToolIndex {
                         by_name
                             .entry(tool.name.to_string())
                             .or_default()
-                            .push(ToolEntry {
+                            .push(Arc::new(ToolEntry {
                                 name: format!("{}.{}", group.name, tool.name),
                                 server: group.name.clone(),
                                 tool: Arc::clone(tool),
                                 route: Route::Group(g),
-                            });
+                            }));
                     }
                 }
             }
@@ -175,7 +175,7 @@ impl ToolIndex {
 
     /// Of several entries sharing a bare name, the one group whose members offer all the
     /// others: a bare name of a replica group's tool means the group.
-    fn group_covering<'a>(&self, entries: &'a [ToolEntry]) -> Option<&'a ToolEntry> {
+    fn group_covering<'a>(&self, entries: &'a [Arc<ToolEntry>]) -> Option<&'a Arc<ToolEntry>> {
         let mut groups = entries.iter().filter(|e| e.is_group());
         let group = groups.next()?;
         if groups.next().is_some() {
@@ -190,7 +190,7 @@ impl ToolIndex {
     }
 
     /// Resolves `server.tool` or a bare unique `tool`.
-    pub(crate) fn resolve(&self, name: &str) -> Result<&ToolEntry, Error> {
+    pub(crate) fn resolve(&self, name: &str) -> Result<&Arc<ToolEntry>, Error> {
         if let Some((server, tool)) = name.split_once('.')
             && let Some(entry) = self
                 .by_name
@@ -247,7 +247,12 @@ impl ToolIndex {
 
     /// Every entry, sorted by qualified name.
     pub(crate) fn entries(&self) -> Vec<ToolEntry> {
-        let mut all: Vec<ToolEntry> = self.by_name.values().flatten().cloned().collect();
+        let mut all: Vec<ToolEntry> = self
+            .by_name
+            .values()
+            .flatten()
+            .map(|e| ToolEntry::clone(e))
+            .collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }

@@ -149,44 +149,17 @@ impl Listener for PolicyListener {
     }
 }
 
-/// The call-path state of one server.
+/// The limits of one server, or of one tool that has its own: breaker, rate limiter,
+/// bulkhead.
 #[derive(Debug)]
-pub(crate) struct ServerRuntime {
-    pub(crate) context: Context,
+pub(crate) struct Limits {
     pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) limiter: Option<RateLimiter>,
     pub(crate) bulkhead: Bulkhead,
-    pub(crate) health: Mutex<HealthTracker>,
-    pub(crate) counters: Arc<PolicyCounters>,
-    /// Latencies of attempts and probes, in microseconds.
-    latency: Mutex<Option<Histogram<u64>>>,
 }
 
-/// Latency percentiles of one server.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
-pub struct LatencyView {
-    /// Samples (attempts and probes).
-    pub count: u64,
-    /// Median, in milliseconds.
-    pub p50_ms: f64,
-    /// 90th percentile, in milliseconds.
-    pub p90_ms: f64,
-    /// 99th percentile, in milliseconds.
-    pub p99_ms: f64,
-}
-
-impl ServerRuntime {
-    pub(crate) fn new(
-        server: &str,
-        policy: &ServerPolicy,
-        health: HealthConfig,
-        telemetry: &Telemetry,
-    ) -> Self {
-        let counters = Arc::new(PolicyCounters::default());
-        let context = Context::new(server.to_owned()).with_listener(Arc::new(PolicyListener {
-            counters: Arc::clone(&counters),
-            telemetry: telemetry.clone(),
-        }));
+impl Limits {
+    pub(crate) fn new(policy: &ServerPolicy, context: &Context) -> Self {
         let breaker = (policy.breaker_mode != BreakerMode::Disabled).then(|| {
             let config = CircuitBreakerConfig {
                 failure_rate_threshold: policy.failure_rate,
@@ -235,10 +208,89 @@ impl ServerRuntime {
             context.clone(),
         );
         Self {
-            context,
             breaker,
             limiter,
             bulkhead,
+        }
+    }
+}
+
+/// Limits a tool has of its own (set in `[servers.NAME.tools.TOOL]`), applied on top of the
+/// server's: its rate limiter and bulkhead in addition to the server's, its breaker instead of
+/// the server's.
+#[derive(Debug, Default)]
+pub(crate) struct ToolLimits {
+    pub(crate) breaker: Option<CircuitBreaker>,
+    pub(crate) limiter: Option<RateLimiter>,
+    pub(crate) bulkhead: Option<Bulkhead>,
+}
+
+impl ToolLimits {
+    /// The limits the tool's own settings ask for; `None` when it sets none.
+    pub(crate) fn new(
+        tool: &crate::config::PolicySettings,
+        policy: &ServerPolicy,
+        context: &Context,
+    ) -> Option<Self> {
+        let wants_breaker = tool.breaker != crate::config::BreakerSettings::default();
+        let wants_limiter = tool.rate_limit.requests_per_second.is_some();
+        let wants_bulkhead = tool.bulkhead != crate::config::BulkheadSettings::default();
+        if !(wants_breaker || wants_limiter || wants_bulkhead) {
+            return None;
+        }
+        let limits = Limits::new(policy, context);
+        Some(Self {
+            breaker: limits.breaker.filter(|_| wants_breaker),
+            limiter: limits.limiter.filter(|_| wants_limiter),
+            bulkhead: wants_bulkhead.then_some(limits.bulkhead),
+        })
+    }
+}
+
+/// The call-path state of one server.
+#[derive(Debug)]
+pub(crate) struct ServerRuntime {
+    pub(crate) context: Context,
+    pub(crate) breaker: Option<CircuitBreaker>,
+    pub(crate) limiter: Option<RateLimiter>,
+    pub(crate) bulkhead: Bulkhead,
+    pub(crate) health: Mutex<HealthTracker>,
+    pub(crate) counters: Arc<PolicyCounters>,
+    /// Latencies of attempts and probes, in microseconds.
+    latency: Mutex<Option<Histogram<u64>>>,
+}
+
+/// Latency percentiles of one server.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct LatencyView {
+    /// Samples (attempts and probes).
+    pub count: u64,
+    /// Median, in milliseconds.
+    pub p50_ms: f64,
+    /// 90th percentile, in milliseconds.
+    pub p90_ms: f64,
+    /// 99th percentile, in milliseconds.
+    pub p99_ms: f64,
+}
+
+impl ServerRuntime {
+    pub(crate) fn new(
+        server: &str,
+        policy: &ServerPolicy,
+        health: HealthConfig,
+        telemetry: &Telemetry,
+    ) -> Self {
+        let counters = Arc::new(PolicyCounters::default());
+        let context = Context::new(server.to_owned()).with_listener(Arc::new(PolicyListener {
+            counters: Arc::clone(&counters),
+            telemetry: telemetry.clone(),
+        }));
+        let limits = Limits::new(policy, &context);
+        Self {
+            context,
+            breaker: limits.breaker,
+            limiter: limits.limiter,
+            bulkhead: limits.bulkhead,
             health: Mutex::new(HealthTracker::new(health, tokio::time::Instant::now())),
             counters,
             latency: Mutex::new(new_histogram()),

@@ -31,7 +31,7 @@ use crate::{
     },
     config::{Config, PolicySettings, ResolvedPolicy, ServerConfig, ToolSettings},
     discover::DiscoveryIndex,
-    runtime::{LatencyView, PolicyStats, ServerRuntime},
+    runtime::{LatencyView, PolicyStats, ServerRuntime, ToolLimits},
 };
 
 /// One server as [`Switchboard::servers`] reports it.
@@ -87,6 +87,8 @@ pub(crate) struct ServerSlot {
     pub(crate) connection: Option<Connection>,
     pub(crate) catalog: RwLock<ServerCatalog>,
     pub(crate) runtime: ServerRuntime,
+    /// Tools with limits of their own.
+    pub(crate) tool_limits: HashMap<String, ToolLimits>,
 }
 
 /// A replica group: servers offering the same tools, chosen per call by a router.
@@ -292,16 +294,32 @@ impl Switchboard {
             let connection = (!server.disabled).then(|| Connection::start(server.spec.clone()));
             let policy =
                 PolicySettings::resolve_server(&[&server.policies, &config.defaults.policies]);
+            let runtime = ServerRuntime::new(
+                server.spec.name.as_str(),
+                &policy,
+                HealthConfig::default(),
+                &telemetry,
+            );
+            let tool_limits = server
+                .tools
+                .policies
+                .iter()
+                .filter_map(|(tool, settings)| {
+                    let policy = PolicySettings::resolve_server(&[
+                        settings,
+                        &server.policies,
+                        &config.defaults.policies,
+                    ]);
+                    ToolLimits::new(settings, &policy, &runtime.context)
+                        .map(|limits| (tool.clone(), limits))
+                })
+                .collect();
             servers.push(ServerSlot {
                 config: server.clone(),
                 connection,
                 catalog: RwLock::new(ServerCatalog::default()),
-                runtime: ServerRuntime::new(
-                    server.spec.name.as_str(),
-                    &policy,
-                    HealthConfig::default(),
-                    &telemetry,
-                ),
+                runtime,
+                tool_limits,
             });
         }
         let budget = RetryBudget::new(RetryBudgetConfig {
@@ -426,12 +444,18 @@ impl Switchboard {
     /// # Errors
     /// Unknown or ambiguous names.
     pub fn tool(&self, name: &str) -> Result<ToolEntry, Error> {
+        self.resolve(&self.index(), name)
+            .map(|e| ToolEntry::clone(e))
+    }
+
+    /// Resolves a tool name for the call path (a shared entry, no copy).
+    pub(crate) fn tool_entry(&self, name: &str) -> Result<Arc<ToolEntry>, Error> {
         self.resolve(&self.index(), name).cloned()
     }
 
     /// Resolves a tool name; an unknown `server.tool` of a server that is not connected is
     /// reported as that server's unavailability, not as an unknown tool.
-    fn resolve<'a>(&self, index: &'a ToolIndex, name: &str) -> Result<&'a ToolEntry, Error> {
+    fn resolve<'a>(&self, index: &'a ToolIndex, name: &str) -> Result<&'a Arc<ToolEntry>, Error> {
         index.resolve(name).map_err(|error| {
             let unavailable = name
                 .split_once('.')

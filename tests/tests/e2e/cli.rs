@@ -237,3 +237,81 @@ fn interrupt_leaves_no_child_processes() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn discover_ranks_tools_for_a_task() {
+    let dir = config_dir("");
+    let out = mcpctl(
+        dir.path(),
+        &["discover", "add two numbers and return the sum", "-k", "3"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first_row = stdout(&out)
+        .lines()
+        .find(|l| l.contains("kit."))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(first_row.contains("kit.add"), "{}", stdout(&out));
+    let out = mcpctl(dir.path(), &["--json", "discover", "show an image"]);
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(hits[0]["name"], "kit.image", "{hits}");
+    assert!(hits[0]["reason"].as_array().is_some_and(|r| !r.is_empty()));
+}
+
+#[test]
+fn the_audit_log_records_calls_and_verify_catches_tampering() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        r#"{{"mcpServers": {{"kit": {{"command": "{}", "args": ["stdio"]}}}},
+            "switchboard": {{"audit": {{"file": "audit.jsonl", "redact_keys": ["message"]}}}}}}"#,
+        bin("switchboard-testkit").display()
+    );
+    std::fs::write(dir.path().join("mcp.json"), config).expect("write config");
+    for args in [
+        &["call", "kit.echo", "message=secret words"][..],
+        &["call", "kit.add", "a=1", "b=2"],
+        &["call", "kit.fail", "message=x"],
+    ] {
+        mcpctl(dir.path(), args);
+    }
+    let log = dir.path().join("audit.jsonl");
+    let text = std::fs::read_to_string(&log).expect("audit log");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(
+        !text.contains("secret words"),
+        "arguments are redacted: {text}"
+    );
+    let out = mcpctl(dir.path(), &["audit", "verify", "audit.jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("3 records"), "{}", stdout(&out));
+
+    // Edit the second record: verify names it.
+    let edited = text.replacen("\"add\"", "\"sub\"", 1);
+    std::fs::write(&log, edited).expect("tamper");
+    let out = mcpctl(dir.path(), &["audit", "verify", "audit.jsonl"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+
+    // Delete the first record instead.
+    let deleted: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&log, deleted).expect("tamper");
+    let out = mcpctl(dir.path(), &["audit", "verify", "audit.jsonl"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn metrics_and_health_show_each_server() {
+    let dir = config_dir("");
+    let out = mcpctl(dir.path(), &["metrics"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("kit"), "{}", stdout(&out));
+    let out = mcpctl(dir.path(), &["--json", "health"]);
+    let servers: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(servers[0]["health"]["state"], "healthy");
+    assert!(
+        servers[0]["latency"]["count"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "probed: {servers}"
+    );
+}

@@ -281,3 +281,36 @@ async fn a_fallback_answers_degraded() {
     assert_eq!(sb.servers()[0].stats.fallbacks, 1);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_tool_can_have_its_own_rate_limit() {
+    let mut kit = server("kit", &[], PolicySettings::default());
+    let mut limited = PolicySettings::default();
+    limited.rate_limit.requests_per_second = Some(1);
+    limited.rate_limit.burst = Some(1);
+    limited.rate_limit.wait = Some(Duration::ZERO);
+    limited.retry.max_attempts = Some(1);
+    kit.tools.policies.insert("echo".to_owned(), limited);
+    let sb = start(one_server(kit)).await;
+    let uncached = || switchboard::CallOptions {
+        no_cache: true,
+        ..Default::default()
+    };
+    sb.call_with("echo", args(json!({"message": "1"})), uncached())
+        .await
+        .expect("the first call has a permit");
+    let error = sb
+        .call_with("echo", args(json!({"message": "2"})), uncached())
+        .await
+        .expect_err("the second is over the limit");
+    assert_eq!(error.class(), ErrorClass::Overloaded, "{error}");
+    assert!(error.to_string().contains("rate-limited"), "{error}");
+    // Other tools of the server are not limited.
+    for i in 0..5 {
+        sb.call_with("add", args(json!({"a": i, "b": 1})), uncached())
+            .await
+            .expect("not limited");
+    }
+    assert_eq!(sb.servers()[0].stats.rate_limited, 1);
+    sb.shutdown().await;
+}
