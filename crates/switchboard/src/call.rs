@@ -307,7 +307,12 @@ impl Switchboard {
         let policy = self.inner.policy(&entry);
         let key = match options.no_cache {
             true => None,
-            false => self.cache_key(&entry, &policy, arguments.as_ref()),
+            false => self.cache_key(
+                &entry,
+                &policy,
+                arguments.as_ref(),
+                options.principal.as_deref(),
+            ),
         };
         // The arguments are kept for a fallback only when there is one.
         let fallback_arguments = policy.fallback.as_ref().and_then(|_| arguments.clone());
@@ -450,20 +455,23 @@ impl Switchboard {
         entry: &ToolEntry,
         policy: &ResolvedPolicy,
         arguments: Option<&JsonObject>,
+        principal: Option<&str>,
     ) -> Option<JsonKey> {
         self.inner.cache.as_ref()?;
         let cacheable = policy.cache.unwrap_or_else(|| entry.is_read_only());
         if !cacheable {
             return None;
         }
-        let args = match arguments {
-            Some(map) => serde_json::Value::Object(map.clone()),
-            None => serde_json::Value::Object(JsonObject::new()),
-        };
-        Some(JsonKey::scoped(
-            &[entry.server.as_str(), &entry.tool.name],
-            &args,
-        ))
+        let empty = JsonObject::new();
+        let arguments = arguments.unwrap_or(&empty);
+        // A caller's identity scopes its entries: one principal never gets another's answers.
+        Some(match principal {
+            Some(principal) => JsonKey::scoped_object(
+                &[entry.server.as_str(), &entry.tool.name, principal],
+                arguments,
+            ),
+            None => JsonKey::scoped_object(&[entry.server.as_str(), &entry.tool.name], arguments),
+        })
     }
 
     async fn call_cached(

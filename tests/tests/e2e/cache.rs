@@ -301,3 +301,32 @@ async fn two_instances_share_entries_and_invalidations_through_redis() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn principals_never_share_cached_answers() {
+    let config = Config {
+        servers: vec![server(testkit_stdio("kit", &[]), PolicySettings::default())],
+        ..Config::default()
+    };
+    let sb = Switchboard::connect(config).await.expect("connect");
+    let as_user = |who: &str| switchboard::CallOptions {
+        principal: Some(who.to_owned()),
+        ..Default::default()
+    };
+    let a = sb
+        .call_with("echo", args(json!({"message": "m"})), as_user("alice"))
+        .await
+        .expect("alice");
+    assert_eq!(a.cache, CacheState::Miss);
+    let b = sb
+        .call_with("echo", args(json!({"message": "m"})), as_user("bob"))
+        .await
+        .expect("bob");
+    assert_eq!(b.cache, CacheState::Miss, "bob does not get alice's entry");
+    let again = sb
+        .call_with("echo", args(json!({"message": "m"})), as_user("alice"))
+        .await
+        .expect("alice again");
+    assert_eq!(again.cache, CacheState::Hit);
+    sb.shutdown().await;
+}
