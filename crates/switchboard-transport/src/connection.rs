@@ -358,6 +358,17 @@ impl Connection {
             .await
     }
 
+    /// Every tool, with how long the list may be treated as fresh when the server says
+    /// (`ttlMs` of 2026-07-28 servers; `None` otherwise).
+    ///
+    /// # Errors
+    /// See [`Connection::request`].
+    pub async fn list_tools_with_ttl(&self) -> Result<(Vec<Tool>, Option<Duration>), TransportError> {
+        self.request(|peer| async move { peer.list_all_tools_with_cache_hint().await })
+            .await
+            .map(|list| (list.items, list.ttl_ms.map(Duration::from_millis)))
+    }
+
     /// Every prompt, or none when the server has no prompts capability.
     ///
     /// # Errors

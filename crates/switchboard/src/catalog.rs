@@ -22,6 +22,9 @@ pub(crate) struct ServerCatalog {
     pub(crate) templates: Vec<ResourceTemplate>,
     /// Why the last refresh failed, if it did.
     pub(crate) error: Option<String>,
+    /// When the tool list goes stale, if the server gave it a `ttlMs` (list-changed
+    /// notifications refresh it earlier).
+    pub(crate) tools_stale_at: Option<tokio::time::Instant>,
 }
 
 /// A tool as the merged catalog shows it.

@@ -759,6 +759,24 @@ async fn probe_server(inner: Weak<Inner>, i: usize) {
             return;
         };
         let slot = &inner.servers[i];
+        let stale = slot
+            .catalog
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tools_stale_at
+            .is_some_and(|at| Instant::now() >= at);
+        if stale {
+            refresh_lists(
+                &inner,
+                i,
+                Lists {
+                    tools: true,
+                    prompts: false,
+                    resources: false,
+                },
+            )
+            .await;
+        }
         let jitter = rand::random::<f64>() * 2.0 - 1.0;
         if slot.runtime.probe_due(jitter) {
             let timeout = inner
@@ -813,8 +831,16 @@ async fn refresh_lists(inner: &Arc<Inner>, i: usize, lists: Lists) {
     };
     let mut errors = Vec::new();
     if lists.tools {
-        match bounded(connection.list_tools()).await {
-            Ok(tools) => {
+        match bounded(connection.list_tools_with_ttl()).await {
+            Ok((tools, ttl)) => {
+                // A zero TTL means "do not reuse": rely on list-changed notifications then,
+                // rather than re-listing every second.
+                slot.catalog
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .tools_stale_at = ttl
+                    .filter(|ttl| !ttl.is_zero())
+                    .map(|ttl| Instant::now() + ttl);
                 let filter = &slot.config.tools;
                 let tools = tools
                     .into_iter()
