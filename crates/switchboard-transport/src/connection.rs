@@ -363,7 +363,9 @@ impl Connection {
     ///
     /// # Errors
     /// See [`Connection::request`].
-    pub async fn list_tools_with_ttl(&self) -> Result<(Vec<Tool>, Option<Duration>), TransportError> {
+    pub async fn list_tools_with_ttl(
+        &self,
+    ) -> Result<(Vec<Tool>, Option<Duration>), TransportError> {
         self.request(|peer| async move { peer.list_all_tools_with_cache_hint().await })
             .await
             .map(|list| (list.items, list.ttl_ms.map(Duration::from_millis)))

@@ -89,6 +89,9 @@ pub(crate) struct ServerSlot {
     pub(crate) runtime: ServerRuntime,
     /// Tools with limits of their own.
     pub(crate) tool_limits: HashMap<String, ToolLimits>,
+    /// Set when a reload handed this connection to the next switchboard: it must not be shut
+    /// down with this one.
+    pub(crate) handed_over: std::sync::atomic::AtomicBool,
 }
 
 /// A replica group: servers offering the same tools, chosen per call by a router.
@@ -152,7 +155,9 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         for slot in &self.servers {
-            if let Some(connection) = &slot.connection {
+            if let Some(connection) = &slot.connection
+                && !slot.handed_over.load(std::sync::atomic::Ordering::Acquire)
+            {
                 connection.start_shutdown();
             }
         }
@@ -277,6 +282,16 @@ impl Switchboard {
     /// # Errors
     /// See [`Switchboard::connect`]; also telemetry or audit log set-up failures.
     pub async fn connect_with(config: Config, telemetry: Option<Telemetry>) -> Result<Self, Error> {
+        Self::connect_reusing(config, telemetry, HashMap::new()).await
+    }
+
+    /// Connects like [`Switchboard::connect_with`], taking over the given live connections for
+    /// servers whose settings are unchanged (used by hot reload).
+    pub(crate) async fn connect_reusing(
+        config: Config,
+        telemetry: Option<Telemetry>,
+        mut reuse: HashMap<ServerName, Connection>,
+    ) -> Result<Self, Error> {
         let telemetry = match telemetry {
             Some(t) => t,
             None => crate::observe::telemetry(&config.global.telemetry)?,
@@ -291,7 +306,11 @@ impl Switchboard {
                     message: format!("server {} is defined twice", server.spec.name),
                 });
             }
-            let connection = (!server.disabled).then(|| Connection::start(server.spec.clone()));
+            let connection = (!server.disabled).then(|| {
+                reuse
+                    .remove(&server.spec.name)
+                    .unwrap_or_else(|| Connection::start(server.spec.clone()))
+            });
             let policy =
                 PolicySettings::resolve_server(&[&server.policies, &config.defaults.policies]);
             let runtime = ServerRuntime::new(
@@ -320,6 +339,7 @@ impl Switchboard {
                 catalog: RwLock::new(ServerCatalog::default()),
                 runtime,
                 tool_limits,
+                handed_over: std::sync::atomic::AtomicBool::new(false),
             });
         }
         let budget = RetryBudget::new(RetryBudgetConfig {

@@ -6,6 +6,7 @@ mod cli;
 mod faults;
 mod interop;
 mod reference;
+mod reload;
 mod resilience;
 mod routing;
 mod telemetry;
