@@ -59,6 +59,7 @@ impl Printer {
             "state",
             "protocol",
             "tools",
+            "breaker",
             "last error",
         ]);
         for s in servers {
@@ -73,6 +74,7 @@ impl Printer {
                 c.and_then(|c| c.protocol_version.clone())
                     .unwrap_or_default(),
                 s.tools.to_string(),
+                breaker_text(s),
                 one_line(error.as_deref(), 80),
             ]);
         }
@@ -96,19 +98,7 @@ impl Printer {
             "last error",
         ]);
         for s in servers {
-            let breaker = match &s.breaker {
-                None => "off".to_owned(),
-                Some(b) => {
-                    let mut text = b.state.to_owned();
-                    if let Some(rate) = b.failure_rate {
-                        text.push_str(&format!(" {:.0}% fail", rate * 100.0));
-                    }
-                    if let Some(open) = b.open_for.filter(|d| !d.is_zero()) {
-                        text.push_str(&format!(", retry in {:.0}s", open.as_secs_f64().ceil()));
-                    }
-                    text
-                }
-            };
+            let breaker = breaker_text(s);
             let mut health = s.health.state.as_str().to_owned();
             if let Some(left) = s.health.ejected_for {
                 health.push_str(&format!(" ({:.0}s)", left.as_secs_f64().ceil()));
@@ -406,6 +396,23 @@ impl Printer {
                 ContentBlock::Text(text) => println!("{}", text.text),
                 other => println!("{}", serde_json::to_string(other).unwrap_or_default()),
             }
+        }
+    }
+}
+
+/// A breaker as a few words: state, failure rate, time until the next probe.
+fn breaker_text(server: &ServerStatus) -> String {
+    match &server.breaker {
+        None => "off".to_owned(),
+        Some(b) => {
+            let mut text = b.state.to_owned();
+            if let Some(rate) = b.failure_rate {
+                text.push_str(&format!(" {:.0}% fail", rate * 100.0));
+            }
+            if let Some(open) = b.open_for.filter(|d| !d.is_zero()) {
+                text.push_str(&format!(", retry in {:.0}s", open.as_secs_f64().ceil()));
+            }
+            text
         }
     }
 }

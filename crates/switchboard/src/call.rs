@@ -861,6 +861,14 @@ async fn attempt(
             })
         }
     };
+    // An upstream 429/503 drains the local limiters until the server's Retry-After has passed,
+    // so this client stops sending instead of queueing more rejections.
+    if let Err(Error::Transport(TransportError::Overloaded { retry_after, .. })) = &result {
+        let pause = retry_after.unwrap_or(Duration::from_secs(1));
+        for limiter in limiters.into_iter().flatten() {
+            limiter.penalize(pause);
+        }
+    }
     let failure = result
         .as_ref()
         .err()
