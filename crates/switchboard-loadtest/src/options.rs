@@ -160,7 +160,9 @@ pub struct Options {
     #[arg(long, default_value_t = 5000, help_heading = "Faults")]
     pub crash_after: u64,
     /// Faults: one call in this many never answers (`hang`), one more sleeps past the deadline.
-    #[arg(long, default_value_t = 100, help_heading = "Faults")]
+    /// (Each holds its worker for the whole deadline: at 100, hangs would take most of the
+    /// workers' time.)
+    #[arg(long, default_value_t = 1000, help_heading = "Faults")]
     pub hang_every: u64,
 
     /// Hide the progress bar and the per-round lines.

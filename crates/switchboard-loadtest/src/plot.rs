@@ -81,12 +81,11 @@ impl LogAxis {
 fn nice_step(span: f64, count: f64) -> f64 {
     let raw = (span / count).max(1e-12);
     let power = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
+    [1.0, 2.0, 5.0, 10.0]
         .into_iter()
         .map(|m| m * power)
         .find(|s| *s >= raw)
-        .unwrap_or(10.0 * power);
-    step
+        .unwrap_or(10.0 * power)
 }
 
 /// A tick label: `100 µs`, `2 ms`, `1.5 s`.

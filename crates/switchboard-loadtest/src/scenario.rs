@@ -606,7 +606,7 @@ impl Run<'_> {
         let rss_before = system::own_rss();
         let started = Instant::now();
         let switchboard = self
-            .setup_testkit(|k| format!("s{k}"), count, &s.server_args.clone())
+            .setup_testkit(|k| format!("s{k}"), count, &s.server_args)
             .await?;
         let connect = started.elapsed();
         let rss_after = system::own_rss();

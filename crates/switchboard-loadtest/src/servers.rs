@@ -259,3 +259,20 @@ fn ensure_ready(switchboard: &Switchboard) -> Result<()> {
         bail!("servers not ready: {}", failed.join("; "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_testkit_is_reported_with_its_path() {
+        let error = locate_testkit(Some(Path::new("/nonexistent/switchboard-testkit")))
+            .expect_err("missing");
+        assert!(
+            error
+                .to_string()
+                .contains("/nonexistent/switchboard-testkit"),
+            "{error}"
+        );
+    }
+}

@@ -245,7 +245,9 @@ impl Target {
             switchboard,
             workload,
             raw,
-            options: with_deadline(CallOptions::default(), deadline),
+            // The full stack with every policy, cache off: no scenario here is about the cache
+            // (the rule for the overhead figure).
+            options: with_deadline(uncached(), deadline),
             deadline,
             next: AtomicU64::new(0),
         })
@@ -355,6 +357,13 @@ impl Target {
 /// `CallOptions` keep their defaults.)
 fn with_deadline(mut options: CallOptions, deadline: Duration) -> CallOptions {
     options.timeout = Some(deadline);
+    options
+}
+
+/// Default call options without the cache.
+fn uncached() -> CallOptions {
+    let mut options = CallOptions::default();
+    options.no_cache = true;
     options
 }
 

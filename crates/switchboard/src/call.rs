@@ -20,6 +20,7 @@ use std::{
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ContentBlock, JsonObject, RequestMetaObject,
+    ResourceContents,
 };
 use serde::{Deserialize, Serialize};
 use switchboard_cache::{BoxError, Codec, Loaded, Served, json::JsonKey};
@@ -156,20 +157,38 @@ pub(crate) struct CachedCall {
 /// The tool-result cache.
 pub(crate) type ToolCache = switchboard_cache::Cache<JsonKey, Arc<CachedCall>>;
 
-/// Approximate size of a cached result, for the cache's byte bound.
+/// Approximate size of a cached result, for the cache's byte bound: the payload bytes of each
+/// content block (no serialisation on the insert path) plus fixed overheads.
 pub(crate) fn weigh(key: &JsonKey, value: &Arc<CachedCall>) -> usize {
     let content: usize = value
         .result
         .content
         .iter()
-        .map(|c| serde_json::to_string(c).map_or(0, |s| s.len()))
+        .map(|c| {
+            96 + match c {
+                ContentBlock::Text(t) => t.text.len(),
+                ContentBlock::Image(i) => i.data.len() + i.mime_type.len(),
+                ContentBlock::Audio(a) => a.data.len() + a.mime_type.len(),
+                ContentBlock::Resource(r) => match &r.resource {
+                    ResourceContents::TextResourceContents { uri, text, .. } => {
+                        uri.len() + text.len()
+                    }
+                    ResourceContents::BlobResourceContents { uri, blob, .. } => {
+                        uri.len() + blob.len()
+                    }
+                    _ => 256,
+                },
+                ContentBlock::ResourceLink(l) => l.uri.len() + l.name.len(),
+                _ => 256,
+            }
+        })
         .sum();
     let structured = value
         .result
         .structured_content
         .as_ref()
-        .map_or(0, |v| v.to_string().len());
-    key.as_str().len() + content + structured + 128
+        .map_or(0, |v| 64 + v.to_string().len());
+    key.as_str().len() + content + structured + 256
 }
 
 /// Encodes cached results for the second level (Redis) as JSON.
