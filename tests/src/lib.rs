@@ -14,7 +14,10 @@ use nix::{
     sys::signal::{Signal, killpg},
     unistd::Pid,
 };
-use switchboard::transport::{HttpSpec, ServerSpec, StdioSpec, TransportSpec};
+use switchboard::{
+    config::{PolicySettings, ServerConfig},
+    transport::{HttpSpec, ServerSpec, StdioSpec, TransportSpec},
+};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -91,6 +94,18 @@ pub fn testkit_stdio(name: &str, knobs: &[&str]) -> ServerSpec {
     spec.reconnect.initial_backoff = Duration::from_millis(20);
     spec.reconnect.max_backoff = Duration::from_millis(500);
     spec
+}
+
+/// A server entry with the given policy settings and nothing else configured.
+pub fn server_config(spec: ServerSpec, policies: PolicySettings) -> ServerConfig {
+    ServerConfig {
+        spec,
+        disabled: false,
+        call_timeout: None,
+        tools: Default::default(),
+        policies,
+        placement: Default::default(),
+    }
 }
 
 /// A spec for a streamable-HTTP endpoint.

@@ -362,9 +362,10 @@ fn with_deadline(mut options: CallOptions, deadline: Duration) -> CallOptions {
 
 /// Default call options without the cache.
 fn uncached() -> CallOptions {
-    let mut options = CallOptions::default();
-    options.no_cache = true;
-    options
+    CallOptions {
+        no_cache: true,
+        ..CallOptions::default()
+    }
 }
 
 fn stack_class(error: &Error) -> &'static str {

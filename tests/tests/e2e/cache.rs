@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 use switchboard::{
     BatchCall, BatchOptions, CacheState, Switchboard,
-    config::{CacheSettings, Config, PolicySettings, RetrySettings, ServerConfig, ToolSettings},
+    config::{CacheSettings, Config, PolicySettings, RetrySettings, ServerConfig},
     rmcp::model::CallToolRequestParams,
     transport::ServerSpec,
 };
@@ -14,14 +14,7 @@ use switchboard_tests::{ServerProcess, http_spec, testkit_stdio};
 use crate::{args, text_of};
 
 fn server(spec: ServerSpec, policies: PolicySettings) -> ServerConfig {
-    ServerConfig {
-        spec,
-        disabled: false,
-        call_timeout: None,
-        tools: ToolSettings::default(),
-        policies,
-        placement: Default::default(),
-    }
+    switchboard_tests::server_config(spec, policies)
 }
 
 async fn echo_calls(sb: &Switchboard, server: &str) -> u64 {

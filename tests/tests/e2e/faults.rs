@@ -26,14 +26,9 @@ async fn connect_without_retries(specs: Vec<ServerSpec>) -> switchboard::Switchb
     config.defaults.call_timeout = Duration::from_secs(20);
     config.defaults.policies.retry.max_attempts = Some(1);
     for spec in specs {
-        config.servers.push(switchboard::config::ServerConfig {
-            spec,
-            disabled: false,
-            call_timeout: None,
-            tools: Default::default(),
-            policies: Default::default(),
-            placement: Default::default(),
-        });
+        config
+            .servers
+            .push(switchboard_tests::server_config(spec, Default::default()));
     }
     switchboard::Switchboard::connect(config)
         .await

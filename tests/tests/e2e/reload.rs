@@ -11,7 +11,7 @@ use std::{
 use serde_json::json;
 use switchboard::{
     CallOptions, LiveSwitchboard,
-    config::{Config, PolicySettings, ServerConfig, ToolSettings},
+    config::{Config, PolicySettings},
 };
 use switchboard_tests::{process_alive, testkit_stdio};
 
@@ -21,13 +21,11 @@ fn config(servers: &[(&str, &[&str])]) -> Config {
     Config {
         servers: servers
             .iter()
-            .map(|(name, knobs)| ServerConfig {
-                spec: testkit_stdio(name, knobs),
-                disabled: false,
-                call_timeout: None,
-                tools: ToolSettings::default(),
-                policies: PolicySettings::default(),
-                placement: Default::default(),
+            .map(|(name, knobs)| {
+                switchboard_tests::server_config(
+                    testkit_stdio(name, knobs),
+                    PolicySettings::default(),
+                )
             })
             .collect(),
         ..Config::default()

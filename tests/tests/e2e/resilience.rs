@@ -7,8 +7,7 @@ use serde_json::json;
 use switchboard::{
     Switchboard,
     config::{
-        BreakerMode, BreakerSettings, Config, Fallback, PolicySettings, RetrySettings,
-        ServerConfig, ToolSettings,
+        BreakerMode, BreakerSettings, Config, Fallback, PolicySettings, RetrySettings, ServerConfig,
     },
     core::ErrorClass,
     rmcp::model::CallToolRequestParams,
@@ -18,14 +17,7 @@ use switchboard_tests::testkit_stdio;
 use crate::{args, text_of};
 
 fn server(name: &str, knobs: &[&str], policies: PolicySettings) -> ServerConfig {
-    ServerConfig {
-        spec: testkit_stdio(name, knobs),
-        disabled: false,
-        call_timeout: None,
-        tools: ToolSettings::default(),
-        policies,
-        placement: Default::default(),
-    }
+    switchboard_tests::server_config(testkit_stdio(name, knobs), policies)
 }
 
 async fn start(config: Config) -> Switchboard {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 use switchboard::{
     CallOptions, Switchboard,
-    config::{Config, GroupSettings, Placement, PolicySettings, ServerConfig, ToolSettings},
+    config::{Config, GroupSettings, Placement, PolicySettings, ServerConfig},
     rmcp::model::CallToolRequestParams,
 };
 use switchboard_tests::testkit_stdio;
@@ -14,12 +14,8 @@ use crate::args;
 
 fn replica(name: &str, knobs: &[&str], placement: Placement) -> ServerConfig {
     ServerConfig {
-        spec: testkit_stdio(name, knobs),
-        disabled: false,
-        call_timeout: None,
-        tools: ToolSettings::default(),
-        policies: PolicySettings::default(),
         placement,
+        ..switchboard_tests::server_config(testkit_stdio(name, knobs), PolicySettings::default())
     }
 }
 

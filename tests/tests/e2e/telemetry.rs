@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use switchboard::{
     CallOptions, Switchboard,
-    config::{BreakerMode, Config, PolicySettings, ServerConfig, ToolSettings},
+    config::{BreakerMode, Config, PolicySettings},
     telemetry::testing::TestTelemetry,
 };
 use switchboard_tests::testkit_stdio;
@@ -16,14 +16,10 @@ use crate::args;
 async fn instrumented(knobs: &[&str], policies: PolicySettings) -> (Switchboard, TestTelemetry) {
     let test = TestTelemetry::new();
     let config = Config {
-        servers: vec![ServerConfig {
-            spec: testkit_stdio("kit", knobs),
-            disabled: false,
-            call_timeout: None,
-            tools: ToolSettings::default(),
+        servers: vec![switchboard_tests::server_config(
+            testkit_stdio("kit", knobs),
             policies,
-            placement: Default::default(),
-        }],
+        )],
         ..Config::default()
     };
     let sb = Switchboard::connect_with(config, Some(test.telemetry().clone()))
