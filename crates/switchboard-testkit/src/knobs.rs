@@ -58,6 +58,11 @@ pub struct Knobs {
     /// Seed of the random number generator behind the error rates; `None`
     /// seeds from the operating system.
     pub seed: Option<u64>,
+    /// `ttlMs` of `resources/read` results on 2026-07-28 sessions, with a public cache scope;
+    /// `None` sends no cache hints.
+    pub resource_ttl_ms: Option<u64>,
+    /// `ttlMs` of list results on 2026-07-28 sessions (default 0: do not reuse).
+    pub list_ttl_ms: Option<u64>,
 }
 
 impl Default for Knobs {
@@ -73,6 +78,8 @@ impl Default for Knobs {
             fail_start: false,
             calls_log: None,
             seed: None,
+            resource_ttl_ms: None,
+            list_ttl_ms: None,
         }
     }
 }

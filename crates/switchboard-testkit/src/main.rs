@@ -92,6 +92,12 @@ struct KnobArgs {
     /// Seed of the random number generator behind the error rates.
     #[arg(long, env = "TESTKIT_SEED")]
     seed: Option<u64>,
+    /// `ttlMs` (public scope) of `resources/read` results on 2026-07-28 sessions.
+    #[arg(long, env = "TESTKIT_RESOURCE_TTL_MS")]
+    resource_ttl_ms: Option<u64>,
+    /// `ttlMs` of list results on 2026-07-28 sessions (default 0).
+    #[arg(long, env = "TESTKIT_LIST_TTL_MS")]
+    list_ttl_ms: Option<u64>,
 }
 
 impl KnobArgs {
@@ -107,6 +113,8 @@ impl KnobArgs {
             fail_start: self.fail_start,
             calls_log: self.calls_log,
             seed: self.seed,
+            resource_ttl_ms: self.resource_ttl_ms,
+            list_ttl_ms: self.list_ttl_ms,
             ..Knobs::default()
         }
     }

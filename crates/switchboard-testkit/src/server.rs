@@ -40,6 +40,8 @@ use crate::{
 
 /// Name of the tool that reads the call counters; fault knobs leave it alone.
 pub(crate) const STATS_TOOL: &str = "stats";
+/// The `stats` entry that counts `resources/read` requests.
+pub(crate) const READ_COUNT_KEY: &str = "resources/read";
 /// The control tool that changes the error rate at run time; like `stats`, it is exempt
 /// from every knob.
 pub(crate) const CONFIGURE_TOOL: &str = "configure";
@@ -293,12 +295,15 @@ pub(crate) fn is_legacy_request(context: &RequestContext<RoleServer>) -> bool {
 
 /// Cache hints for list results: 2026-07-28 peers are told not to cache,
 /// because `add_tool` changes the tool list at any time.
-fn cache_hints(context: &RequestContext<RoleServer>) -> (Option<u64>, Option<CacheScope>) {
+fn cache_hints(
+    context: &RequestContext<RoleServer>,
+    ttl_ms: Option<u64>,
+) -> (Option<u64>, Option<CacheScope>) {
     let modern = context
         .protocol_version()
         .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
     if modern {
-        (Some(0), Some(CacheScope::Private))
+        (Some(ttl_ms.unwrap_or(0)), Some(CacheScope::Private))
     } else {
         (None, None)
     }
@@ -343,7 +348,7 @@ impl ServerHandler for TestServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let (ttl_ms, cache_scope) = cache_hints(&context);
+        let (ttl_ms, cache_scope) = cache_hints(&context, self.state.knobs.list_ttl_ms);
         let mut result = ListToolsResult::with_all_items(self.all_tools());
         result.ttl_ms = ttl_ms;
         result.cache_scope = cache_scope;
@@ -412,7 +417,7 @@ impl ServerHandler for TestServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let (ttl_ms, cache_scope) = cache_hints(&context);
+        let (ttl_ms, cache_scope) = cache_hints(&context, self.state.knobs.list_ttl_ms);
         let mut result = ListResourcesResult::with_all_items(catalog::resources());
         result.ttl_ms = ttl_ms;
         result.cache_scope = cache_scope;
@@ -424,7 +429,7 @@ impl ServerHandler for TestServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let (ttl_ms, cache_scope) = cache_hints(&context);
+        let (ttl_ms, cache_scope) = cache_hints(&context, self.state.knobs.list_ttl_ms);
         let mut result = ListResourceTemplatesResult::with_all_items(catalog::resource_templates());
         result.ttl_ms = ttl_ms;
         result.cache_scope = cache_scope;
@@ -434,9 +439,21 @@ impl ServerHandler for TestServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        catalog::read_resource(&request.uri).map(ReadResourceResponse::from)
+        // Reads are counted with the tool calls, under `resources/read`, for `stats`.
+        *lock(&self.state.call_counts)
+            .entry(READ_COUNT_KEY.to_owned())
+            .or_default() += 1;
+        let mut result = catalog::read_resource(&request.uri)?;
+        let modern = context
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        if let (true, Some(ttl)) = (modern, self.state.knobs.resource_ttl_ms) {
+            result.ttl_ms = Some(ttl);
+            result.cache_scope = Some(CacheScope::Public);
+        }
+        Ok(ReadResourceResponse::from(result))
     }
 
     async fn list_prompts(
@@ -444,7 +461,7 @@ impl ServerHandler for TestServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let (ttl_ms, cache_scope) = cache_hints(&context);
+        let (ttl_ms, cache_scope) = cache_hints(&context, self.state.knobs.list_ttl_ms);
         let mut result = ListPromptsResult::with_all_items(catalog::prompts());
         result.ttl_ms = ttl_ms;
         result.cache_scope = cache_scope;

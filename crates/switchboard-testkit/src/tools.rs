@@ -129,6 +129,8 @@ struct LogParams {
 struct AddToolParams {
     /// Name of the new tool: 1 to 128 characters from `A-Z a-z 0-9 _ - .`.
     name: String,
+    /// Send `tools/list_changed` (default true); false leaves clients to notice by themselves.
+    notify: Option<bool>,
 }
 
 /// The receiver of the `#[tool]` functions: a view of one [`TestServer`].
@@ -448,6 +450,11 @@ impl Tools {
             )
             .with_annotations(dynamic_tool_annotations());
             dynamic.insert(name.clone(), tool);
+        }
+        if params.notify == Some(false) {
+            return Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+                "added tool {name} (no notification)"
+            ))]));
         }
         // Sessions opened with `initialize` get a plain notification; 2026-07-28
         // clients get it on their `subscriptions/listen` streams.

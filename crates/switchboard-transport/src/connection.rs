@@ -383,6 +383,36 @@ impl Connection {
             .await
     }
 
+    /// Every prompt with the list's `ttlMs`, when the server gives one.
+    ///
+    /// # Errors
+    /// See [`Connection::request`].
+    pub async fn list_prompts_with_ttl(
+        &self,
+    ) -> Result<(Vec<Prompt>, Option<Duration>), TransportError> {
+        if !self.has_capability(|c| c.prompts.is_some()) {
+            return Ok((Vec::new(), None));
+        }
+        self.request(|peer| async move { peer.list_all_prompts_with_cache_hint().await })
+            .await
+            .map(|list| (list.items, list.ttl_ms.map(Duration::from_millis)))
+    }
+
+    /// Every resource with the list's `ttlMs`, when the server gives one.
+    ///
+    /// # Errors
+    /// See [`Connection::request`].
+    pub async fn list_resources_with_ttl(
+        &self,
+    ) -> Result<(Vec<Resource>, Option<Duration>), TransportError> {
+        if !self.has_capability(|c| c.resources.is_some()) {
+            return Ok((Vec::new(), None));
+        }
+        self.request(|peer| async move { peer.list_all_resources_with_cache_hint().await })
+            .await
+            .map(|list| (list.items, list.ttl_ms.map(Duration::from_millis)))
+    }
+
     /// Every resource, or none when the server has no resources capability.
     ///
     /// # Errors

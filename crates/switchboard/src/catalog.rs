@@ -25,6 +25,10 @@ pub(crate) struct ServerCatalog {
     /// When the tool list goes stale, if the server gave it a `ttlMs` (list-changed
     /// notifications refresh it earlier).
     pub(crate) tools_stale_at: Option<tokio::time::Instant>,
+    /// Likewise for the prompt list.
+    pub(crate) prompts_stale_at: Option<tokio::time::Instant>,
+    /// Likewise for the resource list.
+    pub(crate) resources_stale_at: Option<tokio::time::Instant>,
 }
 
 /// A tool as the merged catalog shows it.

@@ -113,6 +113,8 @@ pub(crate) struct Inner {
     pub(crate) budget: RetryBudget,
     /// Tool results, when caching is on.
     pub(crate) cache: Option<ToolCache>,
+    /// `resources/read` results that the server marked cacheable (`ttlMs`, not private).
+    pub(crate) read_cache: Option<crate::tool_cache::ReadCache>,
     /// Metrics and traces (a disabled handle costs nothing).
     pub(crate) telemetry: Telemetry,
     /// The audit log, when configured.
@@ -348,6 +350,7 @@ impl Switchboard {
             ..RetryBudgetConfig::default()
         });
         let cache = crate::tool_cache::build(&config.global).await;
+        let read_cache = crate::tool_cache::build_read_cache(&config.global);
         let groups = build_groups(&config, &by_name)?;
         let inner = Arc::new(Inner {
             config,
@@ -357,6 +360,7 @@ impl Switchboard {
             watchers: std::sync::Mutex::new(Vec::new()),
             budget,
             cache,
+            read_cache,
             groups,
             telemetry,
             audit,
@@ -638,15 +642,21 @@ impl Switchboard {
             };
             let timeout = self.inner.config.call_timeout(server, "");
             let started = Instant::now();
-            match self
-                .with_deadline(
-                    server,
-                    "resources/read",
-                    timeout,
-                    connection.read_resource(uri),
-                )
-                .await
-            {
+            let result = match &self.inner.read_cache {
+                Some(cache) => {
+                    crate::tool_cache::read_cached(cache, connection, uri, timeout).await
+                }
+                None => {
+                    self.with_deadline(
+                        server,
+                        "resources/read",
+                        timeout,
+                        connection.read_resource(uri),
+                    )
+                    .await
+                }
+            };
+            match result {
                 Ok(result) => {
                     return Ok(Outcome {
                         value: result,
@@ -779,23 +789,17 @@ async fn probe_server(inner: Weak<Inner>, i: usize) {
             return;
         };
         let slot = &inner.servers[i];
-        let stale = slot
-            .catalog
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .tools_stale_at
-            .is_some_and(|at| Instant::now() >= at);
-        if stale {
-            refresh_lists(
-                &inner,
-                i,
-                Lists {
-                    tools: true,
-                    prompts: false,
-                    resources: false,
-                },
-            )
-            .await;
+        let stale = {
+            let catalog = slot.catalog.read().unwrap_or_else(PoisonError::into_inner);
+            let due = |at: Option<Instant>| at.is_some_and(|at| Instant::now() >= at);
+            Lists {
+                tools: due(catalog.tools_stale_at),
+                prompts: due(catalog.prompts_stale_at),
+                resources: due(catalog.resources_stale_at),
+            }
+        };
+        if stale.tools || stale.prompts || stale.resources {
+            refresh_lists(&inner, i, stale).await;
         }
         let jitter = rand::random::<f64>() * 2.0 - 1.0;
         if slot.runtime.probe_due(jitter) {
@@ -815,6 +819,13 @@ async fn probe_server(inner: Weak<Inner>, i: usize) {
 fn template_prefix(template: &str) -> Option<&str> {
     let prefix = template.split('{').next()?;
     (!prefix.is_empty()).then_some(prefix)
+}
+
+/// When a list with this `ttlMs` goes stale. A zero TTL means "do not reuse": list-changed
+/// notifications keep such a list current rather than re-listing every second.
+fn stale_at(ttl: Option<Duration>) -> Option<Instant> {
+    ttl.filter(|ttl| !ttl.is_zero())
+        .map(|ttl| Instant::now() + ttl)
 }
 
 /// Which lists to refresh.
@@ -853,14 +864,10 @@ async fn refresh_lists(inner: &Arc<Inner>, i: usize, lists: Lists) {
     if lists.tools {
         match bounded(connection.list_tools_with_ttl()).await {
             Ok((tools, ttl)) => {
-                // A zero TTL means "do not reuse": rely on list-changed notifications then,
-                // rather than re-listing every second.
                 slot.catalog
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .tools_stale_at = ttl
-                    .filter(|ttl| !ttl.is_zero())
-                    .map(|ttl| Instant::now() + ttl);
+                    .tools_stale_at = stale_at(ttl);
                 let filter = &slot.config.tools;
                 let tools = tools
                     .into_iter()
@@ -877,24 +884,22 @@ async fn refresh_lists(inner: &Arc<Inner>, i: usize, lists: Lists) {
         }
     }
     if lists.prompts {
-        match tokio::time::timeout(timeout, connection.list_prompts()).await {
-            Ok(Ok(prompts)) => {
-                slot.catalog
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .prompts = prompts;
+        match tokio::time::timeout(timeout, connection.list_prompts_with_ttl()).await {
+            Ok(Ok((prompts, ttl))) => {
+                let mut catalog = slot.catalog.write().unwrap_or_else(PoisonError::into_inner);
+                catalog.prompts = prompts;
+                catalog.prompts_stale_at = stale_at(ttl);
             }
             Ok(Err(e)) => errors.push(format!("prompts/list: {e}")),
             Err(_) => errors.push("prompts/list: timed out".to_owned()),
         }
     }
     if lists.resources {
-        match tokio::time::timeout(timeout, connection.list_resources()).await {
-            Ok(Ok(resources)) => {
-                slot.catalog
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .resources = resources;
+        match tokio::time::timeout(timeout, connection.list_resources_with_ttl()).await {
+            Ok(Ok((resources, ttl))) => {
+                let mut catalog = slot.catalog.write().unwrap_or_else(PoisonError::into_inner);
+                catalog.resources = resources;
+                catalog.resources_stale_at = stale_at(ttl);
             }
             Ok(Err(e)) => errors.push(format!("resources/list: {e}")),
             Err(_) => errors.push("resources/list: timed out".to_owned()),
@@ -1033,6 +1038,16 @@ async fn watch_server(
                     prompts: true,
                     resources: false,
                 },
+                ServerEventKind::ResourceUpdated { uri } => {
+                    if let Some(inner) = inner.upgrade()
+                        && let Some(cache) = &inner.read_cache
+                    {
+                        let _ = cache
+                            .invalidate_tag(&crate::tool_cache::resource_tag(&uri))
+                            .await;
+                    }
+                    continue;
+                }
                 ServerEventKind::ResourceListChanged => Lists {
                     tools: false,
                     prompts: false,

@@ -2,7 +2,12 @@
 
 use std::sync::Arc;
 
-use switchboard_cache::{CacheBuilder, CacheConfig, Stats};
+use std::time::Duration;
+
+use rmcp::model::{CacheScope, ReadResourceResult, ResourceContents};
+use serde_json::Value;
+use switchboard_cache::{CacheBuilder, CacheConfig, Loaded, Stats, json::JsonKey};
+use switchboard_transport::Connection;
 
 use crate::{
     Error, Switchboard,
@@ -64,6 +69,103 @@ async fn with_second_level(
     }
     let _ = CallCodec;
     builder
+}
+
+/// Cached `resources/read` results (this process only).
+pub(crate) type ReadCache = switchboard_cache::Cache<JsonKey, Arc<ReadResourceResult>>;
+
+/// The read cache: a quarter of the tool cache's byte budget, in this process only.
+pub(crate) fn build_read_cache(global: &GlobalSettings) -> Option<ReadCache> {
+    let config = CacheConfig {
+        max_bytes: (global.cache_max_bytes / 4).max(1),
+        stale_if_error: global.cache_stale_if_error,
+        ..CacheConfig::default()
+    };
+    let weigh = |key: &JsonKey, value: &Arc<ReadResourceResult>| {
+        let contents: usize = value
+            .contents
+            .iter()
+            .map(|c| {
+                96 + match c {
+                    ResourceContents::TextResourceContents { uri, text, .. } => {
+                        uri.len() + text.len()
+                    }
+                    ResourceContents::BlobResourceContents { uri, blob, .. } => {
+                        uri.len() + blob.len()
+                    }
+                    _ => 256,
+                }
+            })
+            .sum();
+        key.as_str().len() + contents + 128
+    };
+    match CacheBuilder::with_weigher(config, weigh).build() {
+        Ok(cache) => Some(cache),
+        Err(error) => {
+            tracing::error!(%error, "the resource cache cannot be built; resource reads are not cached");
+            None
+        }
+    }
+}
+
+/// The tag of every cached read of one resource (dropped on `resources/updated`).
+pub(crate) fn resource_tag(uri: &str) -> String {
+    format!("resource:{uri}")
+}
+
+/// Reads through the cache: a result the server marked cacheable (`ttlMs` > 0, scope not
+/// `private` — reads carry no principal) is kept for its `ttlMs`; any other is passed through.
+pub(crate) async fn read_cached(
+    cache: &ReadCache,
+    connection: &Connection,
+    uri: &str,
+    timeout: Duration,
+) -> Result<ReadResourceResult, Error> {
+    let server = connection.name().clone();
+    let read = {
+        let (connection, server, uri) = (connection.clone(), server.clone(), uri.to_owned());
+        async move {
+            match tokio::time::timeout(timeout, connection.read_resource(&uri)).await {
+                Ok(result) => result.map_err(Error::from),
+                Err(_) => Err(Error::Timeout {
+                    server,
+                    operation: "resources/read".to_owned(),
+                    after: timeout,
+                }),
+            }
+        }
+    };
+    let key = JsonKey::scoped(
+        &["resources/read", server.as_str()],
+        &Value::String(uri.to_owned()),
+    );
+    let tags = [server.as_str(), &resource_tag(uri)];
+    let lookup = cache
+        .get_or_load(key, &tags, move || async move {
+            let result = read.await?;
+            let private = matches!(result.cache_scope, Some(CacheScope::Private));
+            Ok::<_, Error>(match result.ttl_ms.filter(|ttl| *ttl > 0) {
+                Some(ttl) if !private => {
+                    Loaded::with_ttl(Arc::new(result), Duration::from_millis(ttl))
+                }
+                _ => Loaded::uncached(Arc::new(result)),
+            })
+        })
+        .await;
+    match lookup {
+        Ok(lookup) => {
+            tracing::debug!(server = %server, uri, served = ?lookup.served, "resources/read");
+            Ok(ReadResourceResult::clone(&lookup.value))
+        }
+        Err(error) => Err(error
+            .load_error()
+            .and_then(|e| e.downcast_ref::<Error>())
+            .cloned()
+            .unwrap_or_else(|| Error::ResourceNotFound {
+                uri: uri.to_owned(),
+                detail: Some(error.to_string()),
+            })),
+    }
 }
 
 impl Switchboard {

@@ -323,3 +323,51 @@ async fn principals_never_share_cached_answers() {
     assert_eq!(again.cache, CacheState::Hit);
     sb.shutdown().await;
 }
+
+async fn reads(sb: &Switchboard, server: &str) -> u64 {
+    let stats = sb
+        .connection(server)
+        .expect("server")
+        .call_tool(CallToolRequestParams::new("stats"))
+        .await
+        .expect("stats");
+    stats
+        .structured_content
+        .as_ref()
+        .and_then(|s| s["calls"]["resources/read"].as_u64())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn resource_reads_follow_the_servers_ttl() {
+    use switchboard::transport::ProtocolMode;
+    let connect = |knobs: &'static [&'static str]| {
+        let mut spec = testkit_stdio("kit", knobs);
+        spec.protocol = ProtocolMode::Modern;
+        Switchboard::connect(Config {
+            servers: vec![server(spec, PolicySettings::default())],
+            ..Config::default()
+        })
+    };
+    // The server says the result is fresh for 60 s: read once.
+    let sb = connect(&["--resource-ttl-ms", "60000"])
+        .await
+        .expect("connect");
+    for _ in 0..3 {
+        let read = sb.read_resource("testkit://items/7").await.expect("read");
+        assert_eq!(read.provenance.server.as_str(), "kit");
+    }
+    assert_eq!(reads(&sb, "kit").await, 1, "served from the cache");
+    // Another URI is another entry.
+    sb.read_resource("testkit://items/8").await.expect("read");
+    assert_eq!(reads(&sb, "kit").await, 2);
+    sb.shutdown().await;
+
+    // Without a ttlMs every read goes to the server.
+    let sb = connect(&[]).await.expect("connect");
+    for _ in 0..3 {
+        sb.read_resource("testkit://items/7").await.expect("read");
+    }
+    assert_eq!(reads(&sb, "kit").await, 3);
+    sb.shutdown().await;
+}

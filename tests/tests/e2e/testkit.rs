@@ -226,3 +226,27 @@ async fn concurrent_calls_share_one_session() {
     assert_eq!(sb.servers()[0].connection.as_ref().and_then(|c| c.pid), pid);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn lists_are_refreshed_when_their_ttl_passes() {
+    // No notification: the catalog notices the new tool only through the list's ttlMs.
+    let mut spec = testkit_stdio("kit", &["--list-ttl-ms", "300"]);
+    spec.protocol = ProtocolMode::Modern;
+    let sb = connect(vec![spec]).await;
+    let mut params = switchboard::rmcp::model::CallToolRequestParams::new("add_tool");
+    params.arguments = args(json!({"name": "quiet_tool", "notify": false}));
+    sb.connection("kit")
+        .expect("kit")
+        .call_tool(params)
+        .await
+        .expect("add_tool");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while sb.tool("kit.quiet_tool").is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tool list was not refreshed after its ttlMs"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sb.shutdown().await;
+}
