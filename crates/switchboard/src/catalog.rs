@@ -11,7 +11,7 @@ use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 use serde::Serialize;
 use switchboard_core::ServerName;
 
-use crate::Error;
+use crate::{Error, config::NamingPolicy};
 
 /// One server's lists, as last fetched.
 #[derive(Debug, Clone, Default)]
@@ -117,6 +117,20 @@ pub(crate) struct ToolIndex {
     by_name: HashMap<String, Vec<Arc<ToolEntry>>>,
     /// Group name → its member servers.
     members: HashMap<ServerName, Vec<ServerName>>,
+    /// How bare names resolve.
+    naming: NamingPolicy,
+    /// Server → its naming priority (lower wins a bare name).
+    priority: HashMap<ServerName, u32>,
+}
+
+/// One server's tools as the index sees them.
+pub(crate) struct ServerTools<'a> {
+    pub(crate) name: &'a ServerName,
+    pub(crate) tools: &'a [Arc<Tool>],
+    /// Exposed names of renamed tools (server's name → exposed name).
+    pub(crate) renames: &'a std::collections::BTreeMap<String, String>,
+    /// Naming priority; lower wins a shared bare name under `on-collision`.
+    pub(crate) priority: u32,
 }
 
 /// A replica group as the index sees it.
@@ -130,18 +144,27 @@ impl ToolIndex {
     /// Builds the index from each server's tools (in server order) and the replica groups,
     /// whose tools are the union of their members' tools.
     pub(crate) fn build(
-        servers: &[(ServerName, Vec<Arc<Tool>>)],
+        servers: &[ServerTools<'_>],
         groups: &[GroupTools<'_>],
+        naming: NamingPolicy,
     ) -> Self {
+        let exposed = |server: &ServerTools<'_>, tool: &Tool| -> String {
+            server
+                .renames
+                .get(tool.name.as_ref())
+                .cloned()
+                .unwrap_or_else(|| tool.name.to_string())
+        };
         let mut by_name: HashMap<String, Vec<Arc<ToolEntry>>> = HashMap::new();
-        for (i, (server, tools)) in servers.iter().enumerate() {
-            for tool in tools {
+        for (i, server) in servers.iter().enumerate() {
+            for tool in server.tools {
+                let name = exposed(server, tool);
                 by_name
-                    .entry(tool.name.to_string())
+                    .entry(name.clone())
                     .or_default()
                     .push(Arc::new(ToolEntry {
-                        name: format!("{server}.{}", tool.name),
-                        server: server.clone(),
+                        name: format!("{}.{name}", server.name),
+                        server: server.name.clone(),
                         tool: Arc::clone(tool),
                         route: Route::Server(i),
                     }));
@@ -151,16 +174,17 @@ impl ToolIndex {
         for (g, group) in groups.iter().enumerate() {
             let mut seen = std::collections::HashSet::new();
             for &m in group.members {
-                let Some((_, tools)) = servers.get(m) else {
+                let Some(server) = servers.get(m) else {
                     continue;
                 };
-                for tool in tools {
-                    if seen.insert(tool.name.to_string()) {
+                for tool in server.tools {
+                    let name = exposed(server, tool);
+                    if seen.insert(name.clone()) {
                         by_name
-                            .entry(tool.name.to_string())
+                            .entry(name.clone())
                             .or_default()
                             .push(Arc::new(ToolEntry {
-                                name: format!("{}.{}", group.name, tool.name),
+                                name: format!("{}.{name}", group.name),
                                 server: group.name.clone(),
                                 tool: Arc::clone(tool),
                                 route: Route::Group(g),
@@ -173,11 +197,20 @@ impl ToolIndex {
                 group
                     .members
                     .iter()
-                    .filter_map(|&m| servers.get(m).map(|(n, _)| n.clone()))
+                    .filter_map(|&m| servers.get(m).map(|s| s.name.clone()))
                     .collect(),
             );
         }
-        Self { by_name, members }
+        let priority = servers
+            .iter()
+            .map(|s| (s.name.clone(), s.priority))
+            .collect();
+        Self {
+            by_name,
+            members,
+            naming,
+            priority,
+        }
     }
 
     /// Of several entries sharing a bare name, the one group whose members offer all the
@@ -211,11 +244,29 @@ impl ToolIndex {
             .get(name)
             .map(Vec::as_slice)
             .unwrap_or_default();
+        if self.naming == NamingPolicy::Always
+            && let Some(first) = entries.first()
+        {
+            // Only qualified names; say which one.
+            return Err(Error::UnknownTool {
+                name: name.to_owned(),
+                suggestion: Some(first.name.clone()),
+            });
+        }
         if let [only] = entries {
             return Ok(only);
         }
         if let Some(group) = self.group_covering(entries) {
             return Ok(group);
+        }
+        if self.naming == NamingPolicy::Never && !entries.is_empty() {
+            return Err(Error::NameCollision {
+                name: name.to_owned(),
+                servers: entries.iter().map(|e| e.server.to_string()).collect(),
+            });
+        }
+        if let Some(winner) = self.lowest_priority(entries) {
+            return Ok(winner);
         }
         if entries.is_empty() {
             return Err(Error::UnknownTool {
@@ -227,6 +278,15 @@ impl ToolIndex {
             name: name.to_owned(),
             servers: entries.iter().map(|e| e.server.to_string()).collect(),
         })
+    }
+
+    /// The one entry whose server has the lowest naming priority, if exactly one has it.
+    fn lowest_priority<'a>(&self, entries: &'a [Arc<ToolEntry>]) -> Option<&'a Arc<ToolEntry>> {
+        let priority = |e: &Arc<ToolEntry>| self.priority.get(&e.server).copied().unwrap_or(0);
+        let best = entries.iter().map(priority).min()?;
+        let mut winners = entries.iter().filter(|e| priority(e) == best);
+        let winner = winners.next()?;
+        winners.next().is_none().then_some(winner)
     }
 
     fn suggest(&self, name: &str) -> Option<String> {
@@ -275,28 +335,62 @@ mod tests {
         Arc::new(Tool::new(name.to_owned(), "d", Arc::new(JsonObject::new())))
     }
 
+    fn build(
+        servers: &[(ServerName, Vec<Arc<Tool>>, u32)],
+        renames: &std::collections::BTreeMap<String, String>,
+        groups: &[GroupTools<'_>],
+        naming: NamingPolicy,
+    ) -> ToolIndex {
+        let views: Vec<ServerTools<'_>> = servers
+            .iter()
+            .map(|(name, tools, priority)| ServerTools {
+                name,
+                tools,
+                renames,
+                priority: *priority,
+            })
+            .collect();
+        ToolIndex::build(&views, groups, naming)
+    }
+
     fn index() -> ToolIndex {
         let servers = vec![
-            (ServerName::new("a"), vec![tool("echo"), tool("search")]),
-            (ServerName::new("b"), vec![tool("echo"), tool("repos.list")]),
+            (ServerName::new("a"), vec![tool("echo"), tool("search")], 0),
+            (
+                ServerName::new("b"),
+                vec![tool("echo"), tool("repos.list")],
+                0,
+            ),
         ];
-        ToolIndex::build(&servers, &[])
+        build(
+            &servers,
+            &Default::default(),
+            &[],
+            NamingPolicy::OnCollision,
+        )
     }
 
     #[test]
     fn a_group_owns_the_bare_names_of_its_members() {
         let servers = vec![
-            (ServerName::new("r1"), vec![tool("search")]),
-            (ServerName::new("r2"), vec![tool("search"), tool("extra")]),
-            (ServerName::new("solo"), vec![tool("other")]),
+            (ServerName::new("r1"), vec![tool("search")], 0),
+            (
+                ServerName::new("r2"),
+                vec![tool("search"), tool("extra")],
+                0,
+            ),
+            (ServerName::new("solo"), vec![tool("other")], 0),
         ];
         let name = ServerName::new("pool");
-        let idx = ToolIndex::build(
+        let groups = [GroupTools {
+            name: &name,
+            members: &[0, 1],
+        }];
+        let idx = build(
             &servers,
-            &[GroupTools {
-                name: &name,
-                members: &[0, 1],
-            }],
+            &Default::default(),
+            &groups,
+            NamingPolicy::OnCollision,
         );
         let entry = idx.resolve("search").expect("group");
         assert_eq!(entry.name, "pool.search");
@@ -309,6 +403,43 @@ mod tests {
             idx.resolve("r1.search").map(|e| e.route).ok(),
             Some(Route::Server(0))
         );
+    }
+
+    #[test]
+    fn naming_policies() {
+        let servers = vec![
+            (ServerName::new("a"), vec![tool("echo"), tool("only_a")], 1),
+            (ServerName::new("b"), vec![tool("echo")], 0),
+        ];
+        let none = Default::default();
+        let idx = build(&servers, &none, &[], NamingPolicy::OnCollision);
+        assert_eq!(
+            idx.resolve("echo").map(|e| e.name.as_str()).ok(),
+            Some("b.echo"),
+            "priority"
+        );
+        let idx = build(&servers, &none, &[], NamingPolicy::Always);
+        let err = idx.resolve("only_a").expect_err("qualified only");
+        assert_eq!(
+            err.to_string(),
+            "unknown tool \"only_a\"; did you mean \"a.only_a\"?"
+        );
+        assert!(idx.resolve("a.only_a").is_ok());
+        let idx = build(&servers, &none, &[], NamingPolicy::Never);
+        let err = idx.resolve("echo").expect_err("collision");
+        assert!(err.to_string().contains("offered by a, b"), "{err}");
+        assert!(idx.resolve("only_a").is_ok());
+    }
+
+    #[test]
+    fn renamed_tools_are_exposed_under_their_new_name() {
+        let servers = vec![(ServerName::new("a"), vec![tool("echo")], 0)];
+        let mut renames = std::collections::BTreeMap::new();
+        renames.insert("echo".to_owned(), "say".to_owned());
+        let idx = build(&servers, &renames, &[], NamingPolicy::OnCollision);
+        let entry = idx.resolve("a.say").expect("renamed");
+        assert_eq!(entry.tool.name, "echo", "calls use the server's own name");
+        assert!(idx.resolve("echo").is_err());
     }
 
     #[test]

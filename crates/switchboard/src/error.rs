@@ -33,6 +33,14 @@ pub enum Error {
         /// The servers offering it.
         servers: Vec<String>,
     },
+    /// Two servers offer the same bare name under naming policy `never`.
+    #[error("tool name {name:?} is offered by {}; with naming policy \"never\" tool names must be unique (rename one with tools.{name}.rename)", servers.join(", "))]
+    NameCollision {
+        /// The bare name.
+        name: String,
+        /// The servers offering it.
+        servers: Vec<String>,
+    },
     /// No prompt of that name.
     #[error("unknown prompt {name:?}")]
     UnknownPrompt {
@@ -131,6 +139,7 @@ impl Error {
             | Self::UnknownServer { .. }
             | Self::ResourceNotFound { .. } => ErrorClass::NotFound,
             Self::AmbiguousTool { .. } | Self::InvalidArguments { .. } => ErrorClass::InvalidInput,
+            Self::NameCollision { .. } => ErrorClass::Config,
             Self::Disabled { .. } | Self::CircuitOpen { .. } => ErrorClass::Unavailable,
             Self::RateLimited { .. } | Self::BulkheadFull { .. } => ErrorClass::Overloaded,
             Self::Timeout { .. } => ErrorClass::Timeout,

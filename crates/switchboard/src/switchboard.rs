@@ -26,8 +26,8 @@ use crate::{
     Error,
     call::ToolCache,
     catalog::{
-        GroupTools, PromptEntry, ResourceEntry, Route, ServerCatalog, TemplateEntry, ToolEntry,
-        ToolIndex,
+        GroupTools, PromptEntry, ResourceEntry, Route, ServerCatalog, ServerTools, TemplateEntry,
+        ToolEntry, ToolIndex,
     },
     config::{Config, PolicySettings, ResolvedPolicy, ServerConfig, ToolSettings},
     discover::DiscoveryIndex,
@@ -872,7 +872,13 @@ async fn refresh_lists(inner: &Arc<Inner>, i: usize, lists: Lists) {
                 let tools = tools
                     .into_iter()
                     .filter(|t| filter.allows(&t.name))
-                    .map(Arc::new)
+                    .map(|mut t| {
+                        // The operator's description replaces the server's.
+                        if let Some(text) = filter.descriptions.get(t.name.as_ref()) {
+                            t.description = Some(text.clone().into());
+                        }
+                        Arc::new(t)
+                    })
                     .collect();
                 slot.catalog
                     .write()
@@ -993,7 +999,18 @@ fn rebuild_index(inner: &Inner) {
             members: &g.members,
         })
         .collect();
-    let index = ToolIndex::build(&catalogs, &groups);
+    let views: Vec<ServerTools<'_>> = inner
+        .servers
+        .iter()
+        .zip(&catalogs)
+        .map(|(slot, (name, tools))| ServerTools {
+            name,
+            tools,
+            renames: &slot.config.tools.renames,
+            priority: slot.config.placement.priority.unwrap_or(0),
+        })
+        .collect();
+    let index = ToolIndex::build(&views, &groups, inner.config.global.naming);
     // Discovery lists a replica group's tools once, under the group, not once per member.
     let members: std::collections::HashSet<usize> = inner
         .groups

@@ -897,6 +897,7 @@ fn assert_policies_fixture(config: &Config) {
             cache_redis_url: Some("redis://localhost:6379/0".into()),
             region: Some("eu-west".into()),
             zone: Some("eu-west-1a".into()),
+            naming: Default::default(),
             groups,
             telemetry: TelemetrySettings::default(),
             audit: None,
@@ -1999,5 +2000,40 @@ fn error_oauth_settings_name_the_key_and_the_fix() {
     assert!(
         stdio.contains("\"oauth\" applies only to HTTP servers"),
         "{stdio}"
+    );
+}
+
+#[test]
+fn naming_policy_renames_and_descriptions() {
+    let text = r#"
+[routing]
+naming = "never"
+
+[servers.calc]
+command = "calc-server"
+priority = 2
+
+[servers.calc.tools.add]
+rename = "plus"
+description = "Adds two numbers."
+"#;
+    let config =
+        Config::from_str(text, Format::Toml, Path::new("/etc/sb/switchboard.toml")).expect("valid");
+    assert_eq!(
+        config.global.naming,
+        switchboard::config::NamingPolicy::Never
+    );
+    let tools = &config.servers[0].tools;
+    assert_eq!(tools.renames.get("add").map(String::as_str), Some("plus"));
+    assert_eq!(
+        tools.descriptions.get("add").map(String::as_str),
+        Some("Adds two numbers.")
+    );
+    let bad = "[routing]\nnaming = \"sometimes\"\n";
+    let error = Config::from_str(bad, Format::Toml, Path::new("/etc/sb/switchboard.toml"))
+        .expect_err("bad policy");
+    assert_eq!(
+        error.to_string(),
+        "/etc/sb/switchboard.toml: routing.naming: unknown naming policy \"sometimes\"; expected \"on-collision\", \"always\" or \"never\""
     );
 }

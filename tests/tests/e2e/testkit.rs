@@ -250,3 +250,42 @@ async fn lists_are_refreshed_when_their_ttl_passes() {
     }
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn renamed_tools_keep_working_under_their_new_name() {
+    let mut server =
+        switchboard_tests::server_config(testkit_stdio("kit", &[]), Default::default());
+    server
+        .tools
+        .renames
+        .insert("add".to_owned(), "plus".to_owned());
+    server
+        .tools
+        .descriptions
+        .insert("add".to_owned(), "Adds two numbers, renamed.".to_owned());
+    let sb = switchboard::Switchboard::connect(switchboard::config::Config {
+        servers: vec![server],
+        ..Default::default()
+    })
+    .await
+    .expect("connect");
+    let entry = sb.tool("plus").expect("exposed under the new name");
+    assert_eq!(entry.name, "kit.plus");
+    assert_eq!(
+        entry.tool.description.as_deref(),
+        Some("Adds two numbers, renamed.")
+    );
+    assert!(sb.tool("kit.add").is_err());
+    let out = sb
+        .call("kit.plus", args(json!({"a": 40, "b": 2})))
+        .await
+        .expect("call");
+    let sum = out
+        .result
+        .structured_content
+        .as_ref()
+        .and_then(|v| v.get("sum"))
+        .and_then(serde_json::Value::as_f64);
+    assert_eq!(sum, Some(42.0));
+    sb.shutdown().await;
+}

@@ -10,8 +10,8 @@ use switchboard_core::{ToolRef, validate_server_name};
 
 use super::{
     AuditSettings, BreakerMode, BreakerSettings, BulkheadSettings, CacheSettings, Config,
-    ConfigError, Fallback, Format, GlobalSettings, GroupSettings, Placement, PolicySettings,
-    RateLimitSettings, RetrySettings, ServerConfig, TelemetrySettings,
+    ConfigError, Fallback, Format, GlobalSettings, GroupSettings, NamingPolicy, Placement,
+    PolicySettings, RateLimitSettings, RetrySettings, ServerConfig, TelemetrySettings,
     node::{Node, child, item},
     read::{Ctx, suggest},
 };
@@ -74,7 +74,7 @@ const RETRY_BUDGET_KEYS: &[&str] = &["ratio", "min_per_second"];
 const CACHE_STORE_KEYS: &[&str] = &["max_bytes", "stale_if_error", "redis_url"];
 
 /// Keys of `routing`.
-const ROUTING_KEYS: &[&str] = &["region", "zone"];
+const ROUTING_KEYS: &[&str] = &["region", "zone", "naming"];
 
 /// Keys of `groups.<name>`.
 const GROUP_KEYS: &[&str] = &["servers", "strategy"];
@@ -482,6 +482,21 @@ fn routing(
         match key.as_str() {
             "region" => global.region = Some(label(ctx, key_path, value)?),
             "zone" => global.zone = Some(label(ctx, key_path, value)?),
+            "naming" => {
+                global.naming = match ctx.string(key_path, value)? {
+                    "on-collision" => NamingPolicy::OnCollision,
+                    "always" => NamingPolicy::Always,
+                    "never" => NamingPolicy::Never,
+                    other => {
+                        return Err(ctx.error(
+                            key_path,
+                            format!(
+                                "unknown naming policy {other:?}; expected \"on-collision\", \"always\" or \"never\""
+                            ),
+                        ));
+                    }
+                };
+            }
             _ => return Err(ctx.unknown_key(path, key, ROUTING_KEYS)),
         }
     }

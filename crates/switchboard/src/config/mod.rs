@@ -55,8 +55,8 @@ use switchboard_transport::{ProtocolMode, ServerSpec};
 pub use error::ConfigError;
 pub use policy::{
     AuditSettings, BreakerMode, BreakerSettings, BulkheadSettings, CacheSettings, Fallback,
-    GlobalSettings, GroupSettings, Placement, PolicySettings, RateLimitSettings, ResolvedPolicy,
-    RetrySettings, ServerPolicy, TelemetrySettings,
+    GlobalSettings, GroupSettings, NamingPolicy, Placement, PolicySettings, RateLimitSettings,
+    ResolvedPolicy, RetrySettings, ServerPolicy, TelemetrySettings,
 };
 
 /// Parses a duration written as in configuration files: `"250ms"`, `"30s"`, `"5m"`, `"1h"`.
@@ -144,6 +144,10 @@ pub struct ToolSettings {
     /// Per-tool policy settings, by exact tool name; only tools that set a policy key have an
     /// entry.
     pub policies: BTreeMap<String, PolicySettings>,
+    /// Names under which tools are exposed instead of their own (`tools.<tool>.rename`).
+    pub renames: BTreeMap<String, String>,
+    /// Descriptions that replace the server's (`tools.<tool>.description`).
+    pub descriptions: BTreeMap<String, String>,
 }
 
 impl ToolSettings {

@@ -137,6 +137,8 @@ pub struct GlobalSettings {
     pub region: Option<String>,
     /// This client's zone, for locality routing. Key `routing.zone`.
     pub zone: Option<String>,
+    /// How tool names are exposed. Key `routing.naming`, default `on-collision`.
+    pub naming: NamingPolicy,
     /// Replica groups by name. Table `groups.NAME`.
     pub groups: BTreeMap<String, GroupSettings>,
     /// Metrics and traces. Table `telemetry`.
@@ -198,11 +200,26 @@ impl Default for GlobalSettings {
             cache_redis_url: None,
             region: None,
             zone: None,
+            naming: NamingPolicy::default(),
             groups: BTreeMap::new(),
             telemetry: TelemetrySettings::default(),
             audit: None,
         }
     }
+}
+
+/// How the catalog exposes tool names. `server.tool` always works; the policy decides bare
+/// names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NamingPolicy {
+    /// A bare name works when one server offers it, or when the servers offering it differ in
+    /// `priority` (the lowest wins) (`on-collision`). The default.
+    #[default]
+    OnCollision,
+    /// Only `server.tool` names (`always`).
+    Always,
+    /// Bare names only; two servers offering the same name is an error naming both (`never`).
+    Never,
 }
 
 /// A replica group: servers that offer the same tools, addressed together as `GROUP.tool`.

@@ -49,7 +49,7 @@ const RECONNECT_KEYS: &[&str] = &[
 ];
 
 /// Keys of `tools.<tool>` besides [`POLICY_KEYS`] and [`TOOL_ONLY_KEYS`].
-const TOOL_KEYS: &[&str] = &["call_timeout"];
+const TOOL_KEYS: &[&str] = &["call_timeout", "rename", "description"];
 
 /// Every own key of a server, for the suggestions of unknown-key errors.
 fn own_keys() -> Vec<&'static str> {
@@ -753,6 +753,8 @@ fn tools(
 ) -> Result<(), ConfigError> {
     let mut timeouts: BTreeMap<String, Duration> = BTreeMap::new();
     let mut policies = BTreeMap::new();
+    let mut renames = BTreeMap::new();
+    let mut descriptions = BTreeMap::new();
     for (tool, entry) in ctx.table(path, node)? {
         let tool_path = child(path, tool);
         if tool.is_empty() {
@@ -763,6 +765,19 @@ fn tools(
             if key == "call_timeout" {
                 let timeout = ctx.positive_duration(&child(&tool_path, key), value)?;
                 timeouts.insert(tool.clone(), timeout);
+            } else if key == "rename" {
+                let key_path = child(&tool_path, key);
+                let name = ctx.string(&key_path, value)?;
+                if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(ctx.error(
+                        &key_path,
+                        "a tool name cannot be empty or contain spaces or control characters",
+                    ));
+                }
+                renames.insert(tool.clone(), name.to_owned());
+            } else if key == "description" {
+                let text = ctx.string(&child(&tool_path, key), value)?;
+                descriptions.insert(tool.clone(), text.to_owned());
             } else if !call_path::apply_policy(
                 ctx,
                 &mut tool_policies,
@@ -781,6 +796,8 @@ fn tools(
     }
     settings.timeouts = timeouts;
     settings.policies = policies;
+    settings.renames = renames;
+    settings.descriptions = descriptions;
     Ok(())
 }
 
