@@ -185,6 +185,11 @@ impl Connection {
         self.inner.status.borrow().clone()
     }
 
+    /// Sessions established so far (1 after the first connection); cheap.
+    pub fn generation(&self) -> u64 {
+        self.inner.status.borrow().generation
+    }
+
     /// The current state (cheaper than [`Connection::status`]: no copy of the strings).
     pub fn state(&self) -> ConnectionState {
         self.inner.status.borrow().state

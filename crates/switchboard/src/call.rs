@@ -862,6 +862,7 @@ async fn attempt(
     };
     let _slot = rt.bulkhead.acquire().await.map_err(|_| bulkhead_full())?;
     PolicyCounters::bump(&rt.counters.calls);
+    let generation = connection.generation();
     let now = Instant::now();
     let attempt_deadline = match policy.attempt_timeout {
         Some(t) => (now + t).min(deadline),
@@ -903,7 +904,7 @@ async fn attempt(
         PolicyCounters::bump(&rt.counters.failures);
     }
     rt.record_latency(now.elapsed());
-    if rt.record_health(!failure) != Transition::None {
+    if rt.record_health_on(generation, !failure) != Transition::None {
         tracing::warn!(target: "switchboard::health", server = %server, health = rt.health().state.as_str(), "health changed");
     }
     let deadline_passed = Instant::now() >= deadline;

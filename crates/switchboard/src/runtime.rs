@@ -258,6 +258,9 @@ pub(crate) struct ServerRuntime {
     pub(crate) counters: Arc<PolicyCounters>,
     /// Latencies of attempts and probes, in microseconds.
     latency: Mutex<Option<Histogram<u64>>>,
+    /// The connection generation health is about: results of attempts made on an older
+    /// session say nothing about the current one and are ignored.
+    generation: AtomicU64,
 }
 
 /// Latency percentiles of one server.
@@ -294,7 +297,17 @@ impl ServerRuntime {
             health: Mutex::new(HealthTracker::new(health, tokio::time::Instant::now())),
             counters,
             latency: Mutex::new(new_histogram()),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Records a finished attempt made on connection `generation`; results from an older
+    /// session than the one health was last reset for are ignored.
+    pub(crate) fn record_health_on(&self, generation: u64, success: bool) -> Transition {
+        if generation < self.generation.load(Ordering::Acquire) {
+            return Transition::None;
+        }
+        self.record_health(success)
     }
 
     /// Records a finished attempt in the health tracker; returns what changed.
@@ -340,8 +353,10 @@ impl ServerRuntime {
             .probe_due(tokio::time::Instant::now(), jitter)
     }
 
-    /// Starts health afresh (after a reconnection: a new process or session).
-    pub(crate) fn reset_health(&self) {
+    /// Starts health afresh for session `generation` (after a reconnection: a new process or
+    /// session).
+    pub(crate) fn reset_health(&self, generation: u64) {
+        self.generation.fetch_max(generation, Ordering::AcqRel);
         self.health
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -1041,7 +1041,7 @@ async fn watch_server(
             Ok(event) => match event.kind {
                 ServerEventKind::Connected { generation } if generation > 1 => {
                     if let Some(inner) = inner.upgrade() {
-                        inner.servers[i].runtime.reset_health();
+                        inner.servers[i].runtime.reset_health(generation);
                     }
                     Lists::ALL
                 }
