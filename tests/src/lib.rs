@@ -108,6 +108,27 @@ pub fn server_config(spec: ServerSpec, policies: PolicySettings) -> ServerConfig
     }
 }
 
+/// What one testkit server counted itself: calls of `tool` (or `resources/read` requests),
+/// read through its `stats` tool, which no fault knob touches.
+///
+/// # Panics
+/// When the server is unknown or does not answer.
+pub async fn served_calls(sb: &switchboard::Switchboard, server: &str, tool: &str) -> u64 {
+    let stats = sb
+        .connection(server)
+        .expect("server")
+        .call_tool(switchboard::rmcp::model::CallToolRequestParams::new(
+            "stats",
+        ))
+        .await
+        .expect("stats");
+    stats
+        .structured_content
+        .as_ref()
+        .and_then(|s| s["calls"][tool].as_u64())
+        .unwrap_or(0)
+}
+
 /// A spec for a streamable-HTTP endpoint.
 pub fn http_spec(name: &str, url: &str) -> ServerSpec {
     let mut spec = ServerSpec::new(name, TransportSpec::Http(HttpSpec::new(url)));

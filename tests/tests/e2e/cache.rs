@@ -6,7 +6,6 @@ use serde_json::json;
 use switchboard::{
     BatchCall, BatchOptions, CacheState, Switchboard,
     config::{CacheSettings, Config, PolicySettings, RetrySettings, ServerConfig},
-    rmcp::model::CallToolRequestParams,
     transport::ServerSpec,
 };
 use switchboard_tests::{ServerProcess, http_spec, testkit_stdio};
@@ -18,17 +17,7 @@ fn server(spec: ServerSpec, policies: PolicySettings) -> ServerConfig {
 }
 
 async fn echo_calls(sb: &Switchboard, server: &str) -> u64 {
-    let stats = sb
-        .connection(server)
-        .expect("server")
-        .call_tool(CallToolRequestParams::new("stats"))
-        .await
-        .expect("stats");
-    stats
-        .structured_content
-        .as_ref()
-        .and_then(|s| s["calls"]["echo"].as_u64())
-        .unwrap_or(0)
+    switchboard_tests::served_calls(sb, server, "echo").await
 }
 
 #[tokio::test]
@@ -325,17 +314,7 @@ async fn principals_never_share_cached_answers() {
 }
 
 async fn reads(sb: &Switchboard, server: &str) -> u64 {
-    let stats = sb
-        .connection(server)
-        .expect("server")
-        .call_tool(CallToolRequestParams::new("stats"))
-        .await
-        .expect("stats");
-    stats
-        .structured_content
-        .as_ref()
-        .and_then(|s| s["calls"]["resources/read"].as_u64())
-        .unwrap_or(0)
+    switchboard_tests::served_calls(sb, server, "resources/read").await
 }
 
 #[tokio::test]

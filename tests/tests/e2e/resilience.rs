@@ -33,16 +33,7 @@ fn one_server(server: ServerConfig) -> Config {
 
 /// Calls counted by the server itself (the `stats` tool is exempt from the fault knobs).
 async fn server_calls(sb: &Switchboard, server: &str, tool: &str) -> u64 {
-    let connection = sb.connection(server).expect("server");
-    let stats = connection
-        .call_tool(CallToolRequestParams::new("stats"))
-        .await
-        .expect("stats");
-    stats
-        .structured_content
-        .as_ref()
-        .and_then(|s| s["calls"][tool].as_u64())
-        .unwrap_or(0)
+    switchboard_tests::served_calls(sb, server, tool).await
 }
 
 async fn set_error_rate(sb: &Switchboard, server: &str, rate: f64) {

@@ -6,7 +6,6 @@ use serde_json::json;
 use switchboard::{
     CallOptions, Switchboard,
     config::{Config, GroupSettings, Placement, PolicySettings, ServerConfig},
-    rmcp::model::CallToolRequestParams,
 };
 use switchboard_tests::testkit_stdio;
 
@@ -38,17 +37,7 @@ fn uncached() -> CallOptions {
 
 /// Calls of `tool` counted by one server itself.
 async fn served(sb: &Switchboard, server: &str, tool: &str) -> u64 {
-    let stats = sb
-        .connection(server)
-        .expect("server")
-        .call_tool(CallToolRequestParams::new("stats"))
-        .await
-        .expect("stats");
-    stats
-        .structured_content
-        .as_ref()
-        .and_then(|s| s["calls"][tool].as_u64())
-        .unwrap_or(0)
+    switchboard_tests::served_calls(sb, server, tool).await
 }
 
 /// Runs `total` calls of `pool.add` with `workers` in flight; returns the failures.
