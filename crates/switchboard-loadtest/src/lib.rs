@@ -1,7 +1,8 @@
 //! The load generator behind `cargo xtask loadtest`: drives the same workload through a raw
 //! rmcp `Peer` and through the full Switchboard stack (`Switchboard::call_with`), alternating
 //! in rounds, and reports the throughput ratio, the latency the stack adds, and errors by
-//! class.
+//! class. (With `--targets telemetry`, the two targets are Switchboard with telemetry off and
+//! on.)
 //!
 //! Unpublished; the binary `switchboard-loadtest` is its user interface and
 //! `docs/benchmarks.md` its manual.
@@ -11,9 +12,10 @@
 //!   HdrHistograms; a warm-up that is not measured; budgets by time or by calls.
 //! - **Servers.** Testkit servers over stdio or streamable HTTP, one set per target so the
 //!   targets never share a session, or any servers of a configuration file (`--config`).
-//! - **Scenarios.** `steady`, `ramp`, `burst`, `soak`, `faults`, `many-servers`
-//!   ([`Scenario`]); `failover` and `cache` wait for replica routing and the cache layer (see
-//!   [`scenario`] for where they go).
+//! - **Scenarios.** `steady`, `ramp`, `burst`, `soak`, `faults`, `many-servers`, `failover`
+//!   (a replica killed under load) and `cache` (hit ratio and coalescing) ([`Scenario`]);
+//!   `--targets telemetry` compares Switchboard with telemetry on and off instead of raw rmcp
+//!   and Switchboard.
 //! - **Output.** A progress bar, summary tables ([`Report::render`]), a JSON report, an SVG or
 //!   HTML plot ([`plot`]), and gates that make the process exit with code 3.
 //!
@@ -27,6 +29,7 @@ pub mod report;
 pub mod scenario;
 
 mod load;
+mod otel;
 mod progress;
 mod record;
 mod servers;

@@ -39,6 +39,12 @@ const FAILURE_FLOOR: Duration = Duration::from_millis(1);
 /// counts from each call's send (this loop cannot fall behind a schedule; it slows down
 /// instead, which is why its latency hides queueing: use the open loop for latency SLOs).
 /// A worker whose call failed waits until [`FAILURE_FLOOR`] has passed since its send.
+///
+/// Each call also consumes a unit of the task's cooperative budget: calls answered without
+/// waiting (cache hits) never return `Pending`, and workers making only such calls would keep
+/// the runtime's threads to themselves until the phase ends, starving everything else on them
+/// (the cache's loads, the answers other workers wait for). Calls that wait on I/O never use
+/// the budget up, so this costs them nothing.
 async fn closed(
     target: &Arc<Target>,
     concurrency: usize,
@@ -67,6 +73,7 @@ async fn closed(
                 if matches!(outcome, Outcome::Failed(_)) {
                     tokio::time::sleep_until(sent + FAILURE_FLOOR).await;
                 }
+                tokio::task::coop::consume_budget().await;
             }
         });
     }

@@ -8,10 +8,8 @@ use serde::Serialize;
 
 /// The scenarios.
 ///
-/// Two scenarios of the issue are not here yet, because the facade lacks what they measure:
-/// `failover` (kill a replica mid-run; needs replica routing) and `cache` (hit ratio and
-/// latency of cached reads; needs the cache layer). Each will be a variant here, a function in
-/// [`crate::scenario`] and, where it needs them, a section in [`crate::report::Report`].
+/// Each is a variant here, a branch in [`crate::scenario`] and, where it measures more than
+/// per-target latency and errors, a section in [`crate::report::Report`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
@@ -28,6 +26,13 @@ pub enum Scenario {
     Faults,
     /// `--servers` testkit servers behind one Switchboard: catalog build time, memory, load.
     ManyServers,
+    /// `--replicas` testkit servers in one replica group, Switchboard only; one replica is
+    /// killed (SIGKILL) at `--kill-at`: failed calls, the latency spike, the time until the
+    /// replica is back and its share of the traffic afterwards.
+    Failover,
+    /// A read-only tool over `--keys` argument values with the tool cache on (ttl
+    /// `--cache-ttl`), against raw rmcp making the same calls: hit ratio and coalescing.
+    Cache,
 }
 
 impl Scenario {
@@ -40,6 +45,8 @@ impl Scenario {
             Self::Soak => "soak",
             Self::Faults => "faults",
             Self::ManyServers => "many-servers",
+            Self::Failover => "failover",
+            Self::Cache => "cache",
         }
     }
 }
@@ -64,6 +71,9 @@ pub enum Targets {
     Stack,
     /// Only the raw rmcp `Peer`.
     Raw,
+    /// Switchboard with telemetry off and with telemetry on (OpenTelemetry SDK, counting
+    /// exporters), alternating in rounds.
+    Telemetry,
 }
 
 /// Drives load through raw rmcp and through the full Switchboard stack, side by side, and
@@ -98,10 +108,15 @@ pub struct Options {
     /// The tool to call, e.g. `everything.echo` (with `--config`; default `testkit.echo`).
     #[arg(long, help_heading = "Servers")]
     pub tool: Option<String>,
-    /// The tool's arguments as a JSON object; `{i}` in a string becomes the call's number.
+    /// The tool's arguments as a JSON object; `{i}` in a string becomes the call's number, `{k}`
+    /// a key in `0..--keys` drawn pseudo-randomly per call.
     #[arg(long, help_heading = "Servers")]
     pub args: Option<String>,
-    /// Which call paths to drive (default: `both`; `stack` for soak and many-servers).
+    /// Distinct values of `{k}` in `--args` (cache: distinct argument values).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Servers")]
+    pub keys: u64,
+    /// Which call paths to drive (default: `both`; `stack` for soak, many-servers and
+    /// failover; `telemetry`: Switchboard with telemetry off against on).
     #[arg(long, value_enum, help_heading = "Servers")]
     pub targets: Option<Targets>,
     /// Number of testkit servers (many-servers).
@@ -165,6 +180,22 @@ pub struct Options {
     #[arg(long, default_value_t = 1000, help_heading = "Faults")]
     pub hang_every: u64,
 
+    /// Failover: replicas in the group.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..), help_heading = "Failover")]
+    pub replicas: u64,
+    /// Failover: how the group picks a replica (`round_robin`, `p2c`, `weighted`, `priority`,
+    /// `locality`).
+    #[arg(long, default_value = "round_robin", help_heading = "Failover")]
+    pub strategy: String,
+    /// Failover: when to kill a replica, from the start of the measurement: a duration (`2s`)
+    /// or a number of calls (`5000`). Default: a third of the measured budget.
+    #[arg(long, value_parser = parse_budget, help_heading = "Failover")]
+    pub kill_at: Option<Budget>,
+
+    /// Cache: freshness of a cached result.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", help_heading = "Cache")]
+    pub cache_ttl: Duration,
+
     /// Hide the progress bar and the per-round lines.
     #[arg(short, long, help_heading = "Output")]
     pub quiet: bool,
@@ -184,7 +215,8 @@ pub struct Options {
     /// Fail (exit 3) when the Switchboard target's error rate (0..1) is above this.
     #[arg(long, help_heading = "Gates")]
     pub max_error_rate: Option<f64>,
-    /// Fail (exit 3) when Switchboard's throughput divided by raw rmcp's is below this.
+    /// Fail (exit 3) when Switchboard's throughput divided by raw rmcp's (with `--targets
+    /// telemetry`: telemetry on divided by off) is below this.
     #[arg(long, help_heading = "Gates")]
     pub min_ratio: Option<f64>,
     /// Fail (exit 3) when resident memory grew more than this many percent after warm-up (soak).
@@ -270,6 +302,9 @@ impl Schedule {
     }
 }
 
+/// The testkit's `--latency-ms` in the cache scenario, unless a `--server-arg` sets it.
+pub const CACHE_SERVER_LATENCY_MS: u64 = 2;
+
 /// The settings of one run: options resolved with the scenario's defaults.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
@@ -294,10 +329,14 @@ pub struct Settings {
     pub config: Option<PathBuf>,
     /// The tool called.
     pub tool: String,
-    /// Its arguments (a template: `{i}` is the call's number).
+    /// Its arguments (a template: `{i}` is the call's number, `{k}` a key in `0..keys`).
     pub args: serde_json::Value,
-    /// Extra testkit arguments.
+    /// Distinct values of `{k}`.
+    pub keys: u64,
+    /// Extra testkit arguments (cache: with `--latency-ms=2` unless given).
     pub server_args: Vec<String>,
+    /// Failover: when a replica is killed, from the start of the measurement.
+    pub kill_at: Option<Budget>,
 }
 
 impl Settings {
@@ -307,7 +346,11 @@ impl Settings {
     /// Inconsistent options (e.g. `--config` with a scenario that needs testkit servers).
     pub fn resolve(options: &Options) -> Result<Self> {
         let scenario = options.scenario;
-        if options.config.is_some() && matches!(scenario, Scenario::Faults | Scenario::ManyServers)
+        if options.config.is_some()
+            && matches!(
+                scenario,
+                Scenario::Faults | Scenario::ManyServers | Scenario::Failover | Scenario::Cache
+            )
         {
             bail!(
                 "the {} scenario starts its own testkit servers; it cannot use --config",
@@ -315,11 +358,16 @@ impl Settings {
             );
         }
         let targets = options.targets.unwrap_or(match scenario {
-            Scenario::Soak | Scenario::ManyServers => Targets::Stack,
+            Scenario::Soak | Scenario::ManyServers | Scenario::Failover => Targets::Stack,
             _ => Targets::Both,
         });
         if scenario == Scenario::ManyServers && targets != Targets::Stack {
             bail!("many-servers measures the Switchboard stack only; drop --targets");
+        }
+        if scenario == Scenario::Failover && targets != Targets::Stack {
+            bail!(
+                "failover measures the Switchboard stack only (raw rmcp has no replicas); drop --targets"
+            );
         }
         let default_concurrency = if scenario == Scenario::Faults { 16 } else { 64 };
         let shape = match scenario {
@@ -354,7 +402,7 @@ impl Settings {
             _ => Budget::Time(Duration::from_secs(1)),
         });
         let rounds = match scenario {
-            Scenario::Soak | Scenario::ManyServers | Scenario::Ramp => 1,
+            Scenario::Soak | Scenario::ManyServers | Scenario::Ramp | Scenario::Failover => 1,
             _ => options.rounds.unwrap_or(5).max(1),
         };
         let deadline = options.deadline.unwrap_or(match scenario {
@@ -363,11 +411,13 @@ impl Settings {
         });
         let tool = match (&options.tool, &options.config) {
             (Some(tool), _) => tool.clone(),
+            (None, None) if scenario == Scenario::Failover => "pool.echo".to_owned(),
             (None, None) => "testkit.echo".to_owned(),
             (None, Some(_)) => bail!("--config needs --tool NAME"),
         };
         let args = match &options.args {
             Some(text) => serde_json::from_str(text).context("--args is not valid JSON")?,
+            None if scenario == Scenario::Cache => serde_json::json!({ "message": "key-{k}" }),
             None if options.config.is_none() => serde_json::json!({ "message": "m{i}" }),
             None => serde_json::json!({}),
         };
@@ -382,6 +432,27 @@ impl Settings {
         if scenario == Scenario::Ramp && options.ramp_factor <= 1.0 {
             bail!("--ramp-factor must be above 1");
         }
+        let kill_at = (scenario == Scenario::Failover).then(|| {
+            options.kill_at.unwrap_or(match budget {
+                Budget::Calls(n) => Budget::Calls(n / 3),
+                Budget::Time(d) => Budget::Time(d / 3),
+            })
+        });
+        match (kill_at, budget) {
+            (Some(Budget::Calls(at)), Budget::Calls(n)) if at >= n => {
+                bail!("--kill-at {at} must be below --calls {n}")
+            }
+            (Some(Budget::Time(at)), Budget::Time(d)) if at >= d => {
+                bail!("--kill-at must be before the end of --duration")
+            }
+            _ => {}
+        }
+        let mut server_args = options.server_args.clone();
+        if scenario == Scenario::Cache && !server_args.iter().any(|a| a.starts_with("--latency-ms"))
+        {
+            // A server that answers at once leaves the cache little to save.
+            server_args.push(format!("--latency-ms={CACHE_SERVER_LATENCY_MS}"));
+        }
         Ok(Self {
             scenario,
             targets,
@@ -394,7 +465,9 @@ impl Settings {
             config: options.config.clone(),
             tool,
             args,
-            server_args: options.server_args.clone(),
+            keys: options.keys,
+            server_args,
+            kill_at,
         })
     }
 }
@@ -502,6 +575,24 @@ mod tests {
             open.shape,
             Shape::Open(Schedule::Rate { per_second: 300.0 })
         );
+        let failover = parse(&["failover", "--duration", "6s"]).expect("failover");
+        assert_eq!(failover.targets, Targets::Stack);
+        assert_eq!(failover.tool, "pool.echo");
+        assert_eq!(failover.rounds, 1);
+        assert_eq!(failover.kill_at, Some(Budget::Time(Duration::from_secs(2))));
+        let by_calls = parse(&["failover", "--calls", "900"]).expect("failover by calls");
+        assert_eq!(by_calls.kill_at, Some(Budget::Calls(300)));
+        assert!(parse(&["failover", "--targets", "both"]).is_err());
+        assert!(parse(&["failover", "--calls", "900", "--kill-at", "900"]).is_err());
+        let cache = parse(&["cache"]).expect("cache");
+        assert_eq!(cache.targets, Targets::Both);
+        assert_eq!(cache.args["message"], "key-{k}");
+        assert_eq!(cache.keys, 256);
+        assert_eq!(cache.server_args, ["--latency-ms=2"]);
+        let slow = parse(&["cache", "--server-arg=--latency-ms=5"]).expect("cache");
+        assert_eq!(slow.server_args, ["--latency-ms=5"]);
+        assert_eq!(steady.kill_at, None);
+        assert!(steady.server_args.is_empty());
         assert!(parse(&["faults", "--config", "x.json", "--tool", "a.b"]).is_err());
         assert!(parse(&["--config", "x.json"]).is_err());
         assert!(parse(&["--args", "[1]"]).is_err());

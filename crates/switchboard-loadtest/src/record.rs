@@ -1,8 +1,9 @@
 //! Recording calls: latency histograms (HdrHistogram, nanoseconds, 3 significant digits),
-//! errors by class, and a time series of per-interval percentiles.
+//! errors by class, a time series of per-interval percentiles and, when asked, the calls
+//! around one instant (a failover's kill: [`Recorder::mark`]).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     sync::{
         Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
@@ -181,6 +182,74 @@ struct State {
     errors: BTreeMap<&'static str, u64>,
     retries: u64,
     series: SeriesState,
+    around: Option<AroundState>,
+}
+
+/// The calls around a mark: those that ended in the `window` before it and after it, and every
+/// failure after it. Until the mark is set, the calls of the last `window` are kept.
+struct AroundState {
+    window: Duration,
+    mark: Option<Instant>,
+    /// Before the mark: the last `window`'s calls, when each ended and its latency or the
+    /// class of its failure.
+    recent: VecDeque<(Instant, Result<u64, &'static str>)>,
+    before: Histogram<u64>,
+    after: Histogram<u64>,
+    calls_after: u64,
+    errors_after: BTreeMap<&'static str, u64>,
+}
+
+impl AroundState {
+    fn record(&mut self, ended: Instant, result: Result<u64, &'static str>) {
+        let Some(mark) = self.mark else {
+            while self
+                .recent
+                .front()
+                .is_some_and(|(t, _)| *t + self.window < ended)
+            {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((ended, result));
+            return;
+        };
+        if ended < mark {
+            if ended + self.window >= mark
+                && let Ok(latency) = result
+            {
+                self.before.saturating_record(latency);
+            }
+            return;
+        }
+        self.calls_after += 1;
+        match result {
+            Ok(latency) if ended < mark + self.window => self.after.saturating_record(latency),
+            Ok(_) => {}
+            Err(class) => *self.errors_after.entry(class).or_default() += 1,
+        }
+    }
+
+    fn mark(&mut self, at: Instant) {
+        if self.mark.is_some() {
+            return;
+        }
+        self.mark = Some(at);
+        for (ended, result) in std::mem::take(&mut self.recent) {
+            self.record(ended, result);
+        }
+    }
+}
+
+/// The calls around a mark (see [`Recorder::mark`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Around {
+    /// Latency of the answered calls that ended in the window before the mark.
+    pub(crate) before: Percentiles,
+    /// The same in the window after it.
+    pub(crate) after: Percentiles,
+    /// Calls that ended after the mark.
+    pub(crate) calls_after: u64,
+    /// Failures after the mark, by class.
+    pub(crate) errors_after: BTreeMap<String, u64>,
 }
 
 /// Records the calls of one phase. Shared by the tasks making the calls.
@@ -208,10 +277,60 @@ impl Recorder {
                     errors: 0,
                     done: Vec::new(),
                 },
+                around: None,
             }),
             done: AtomicU64::new(0),
             origin,
         }
+    }
+
+    /// A recorder that also keeps the calls around a mark set later ([`Recorder::mark`]):
+    /// latency in the `window` before and after it, failures after it.
+    pub(crate) fn with_window(origin: Instant, width: Duration, window: Duration) -> Self {
+        let recorder = Self::new(origin, width);
+        recorder
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .around = Some(AroundState {
+            window,
+            mark: None,
+            recent: VecDeque::new(),
+            before: histogram(),
+            after: histogram(),
+            calls_after: 0,
+            errors_after: BTreeMap::new(),
+        });
+        recorder
+    }
+
+    /// Sets the mark (once; later calls do nothing). Without [`Recorder::with_window`], does
+    /// nothing.
+    pub(crate) fn mark(&self, at: Instant) {
+        if let Some(around) = &mut self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .around
+        {
+            around.mark(at);
+        }
+    }
+
+    /// The calls around the mark, once it is set.
+    pub(crate) fn around(&self) -> Option<Around> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let around = state.around.as_ref().filter(|a| a.mark.is_some())?;
+        Some(Around {
+            before: Percentiles::of(&around.before),
+            after: Percentiles::of(&around.after),
+            calls_after: around.calls_after,
+            errors_after: around
+                .errors_after
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
+        })
     }
 
     /// Records a call meant to start at `intended`, sent at `sent`, ended at `ended`.
@@ -238,6 +357,13 @@ impl Recorder {
                 state.service.saturating_record(service);
             }
             Outcome::Failed(class) => *state.errors.entry(class).or_default() += 1,
+        }
+        if let Some(around) = &mut state.around {
+            let result = match outcome {
+                Outcome::Ok { .. } => Ok(latency),
+                Outcome::Failed(class) => Err(class),
+            };
+            around.record(ended, result);
         }
         state
             .series
@@ -357,5 +483,44 @@ mod tests {
         assert_eq!(recorded.series[0].errors, 1);
         assert!((recorded.series[1].t_s - 0.2).abs() < 1e-9);
         assert!(!bins(&recorded.latency).is_empty());
+    }
+
+    #[test]
+    fn calls_around_a_mark() {
+        let origin = Instant::now();
+        let ms = Duration::from_millis;
+        let recorder = Recorder::with_window(origin, ms(100), ms(1000));
+        let call = |start: u64, end: u64, outcome| {
+            recorder.record(
+                origin + ms(start),
+                origin + ms(start),
+                origin + ms(end),
+                outcome,
+            );
+        };
+        let ok = Outcome::Ok { attempts: 1 };
+        call(0, 100, ok); // More than a window before the mark: not counted.
+        call(1500, 1510, ok);
+        call(1600, 1620, Outcome::Failed("transport")); // Before the mark: not counted.
+        assert!(recorder.around().is_none());
+        recorder.mark(origin + ms(2000));
+        call(1990, 2050, Outcome::Failed("transport"));
+        call(1990, 2090, ok);
+        call(2500, 3500, ok); // After the window: counted as a call, not in the latency.
+        let around = recorder.around().expect("marked");
+        assert_eq!(around.before.count, 1);
+        assert!(
+            (around.before.p50_us - 10_000.0).abs() < 20.0,
+            "{:?}",
+            around.before
+        );
+        assert_eq!(around.after.count, 1);
+        assert!(
+            (around.after.max_us - 100_000.0).abs() < 200.0,
+            "{:?}",
+            around.after
+        );
+        assert_eq!(around.calls_after, 3);
+        assert_eq!(around.errors_after.get("transport"), Some(&1));
     }
 }

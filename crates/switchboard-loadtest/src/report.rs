@@ -1,5 +1,6 @@
 //! The report of a run: what `--json-out` writes, what the summary tables show, what the
-//! gates (`--max-p99`, `--max-error-rate`, `--min-ratio`, `--max-rss-growth`) check.
+//! gates (`--max-p99`, `--max-error-rate`, `--min-ratio`, `--max-rss-growth`, and the
+//! scenarios' own `no-leaked-processes` and `no-failed-calls-after-kill`) check.
 
 use std::{collections::BTreeMap, fmt::Write as _, path::Path};
 
@@ -29,9 +30,10 @@ pub struct Report {
     pub machine: Machine,
     /// The resolved settings.
     pub settings: Settings,
-    /// One entry per target (raw rmcp first when both run).
+    /// One entry per target (raw rmcp first when both run; switchboard before
+    /// switchboard+otel).
     pub targets: Vec<TargetReport>,
-    /// Switchboard against raw rmcp, when both ran.
+    /// Switchboard against raw rmcp, or telemetry on against off, when both ran.
     pub comparison: Option<Comparison>,
     /// The steps of `ramp`.
     pub ramp: Option<RampReport>,
@@ -39,6 +41,12 @@ pub struct Report {
     pub soak: Option<SoakReport>,
     /// Catalog and memory figures of `many-servers`.
     pub many_servers: Option<ManyServersReport>,
+    /// The kill and what followed, in `failover`.
+    pub failover: Option<FailoverReport>,
+    /// Hits, misses and coalesced loads of the tool cache, in `cache`.
+    pub cache: Option<CacheReport>,
+    /// What the counting exporters received, when a target ran with telemetry on.
+    pub telemetry: Option<TelemetryReport>,
     /// What was left behind after shutdown.
     pub cleanup: Cleanup,
     /// The gates asked for, and whether they passed.
@@ -110,16 +118,23 @@ pub struct RoundReport {
     pub p99_us: f64,
 }
 
-/// Switchboard against raw rmcp.
+/// One target against another: Switchboard (`candidate`) against raw rmcp (`baseline`), or
+/// Switchboard with telemetry on against off.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
-    /// Switchboard's throughput divided by raw rmcp's, over all rounds.
+    /// The target compared against (reports before this field: raw rmcp).
+    #[serde(default = "raw_label")]
+    pub baseline: String,
+    /// The target compared (reports before this field: switchboard).
+    #[serde(default = "stack_label")]
+    pub candidate: String,
+    /// The candidate's throughput divided by the baseline's, over all rounds.
     pub throughput_ratio: f64,
     /// The same per round (rounds paired in order).
     pub round_ratios: Vec<f64>,
     /// Median of `round_ratios`: less sensitive to one noisy round.
     pub round_ratio_median: f64,
-    /// Switchboard's p50 minus raw rmcp's, in microseconds.
+    /// The candidate's p50 minus the baseline's, in microseconds.
     pub added_p50_us: f64,
     /// The same at p90.
     pub added_p90_us: f64,
@@ -127,6 +142,27 @@ pub struct Comparison {
     pub added_p99_us: f64,
     /// Median over rounds of the per-round p50 difference.
     pub added_p50_round_median_us: f64,
+}
+
+fn raw_label() -> String {
+    TargetKind::Raw.label().to_owned()
+}
+
+fn stack_label() -> String {
+    TargetKind::Stack.label().to_owned()
+}
+
+/// Which two targets a comparison pairs, as `(baseline, candidate)`: switchboard against
+/// switchboard+otel when both ran, else raw rmcp against switchboard.
+pub(crate) fn pair(kinds: &[TargetKind]) -> Option<(TargetKind, TargetKind)> {
+    let has = |kind| kinds.contains(&kind);
+    if has(TargetKind::Stack) && has(TargetKind::StackOtel) {
+        Some((TargetKind::Stack, TargetKind::StackOtel))
+    } else if has(TargetKind::Raw) && has(TargetKind::Stack) {
+        Some((TargetKind::Raw, TargetKind::Stack))
+    } else {
+        None
+    }
 }
 
 /// The steps of a ramp.
@@ -164,11 +200,15 @@ pub struct RampStep {
 pub struct SoakReport {
     /// Resident memory of the loadtest process (which holds the Switchboard) after warm-up.
     pub rss_after_warmup: u64,
-    /// At the end of the load.
+    /// Early in the measured run: the median of the samples of its first tenth.
+    pub rss_start: u64,
+    /// Late in the measured run: the median of the samples of its last tenth.
     pub rss_end: u64,
+    /// Once the load has stopped and the run's results are being put together.
+    pub rss_after_load: u64,
     /// Largest sample.
     pub rss_max: u64,
-    /// `(rss_end - rss_after_warmup) / rss_after_warmup`, in percent.
+    /// `(rss_end - rss_start) / rss_start`, in percent.
     pub growth_percent: f64,
     /// Least-squares slope of the samples, MiB per minute.
     pub slope_mib_per_min: f64,
@@ -201,6 +241,98 @@ pub struct ManyServersReport {
     pub rss_after: Option<u64>,
     /// Total resident memory of the server processes.
     pub server_rss_total: Option<u64>,
+}
+
+/// A replica killed under load, and what followed.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverReport {
+    /// Replicas in the group.
+    pub replicas: usize,
+    /// The group called.
+    pub group: String,
+    /// Its routing strategy.
+    pub strategy: String,
+    /// The replica killed (SIGKILL to its process).
+    pub killed: String,
+    /// Seconds from the start of the measurement to the kill; `None`: the measured load ended
+    /// before the kill point, or the kill failed (see `note`).
+    pub kill_at_s: Option<f64>,
+    /// Failed calls over the whole measurement.
+    pub failed: u64,
+    /// Calls that ended after the kill.
+    pub calls_after_kill: u64,
+    /// Of which failed.
+    pub failed_after_kill: u64,
+    /// Failures after the kill by class.
+    pub errors_after_kill: BTreeMap<String, u64>,
+    /// Width of the latency windows, in seconds.
+    pub window_s: f64,
+    /// Latency of the calls that ended in the window before the kill.
+    pub before: Percentiles,
+    /// Latency of the calls that ended in the window after it: the spike.
+    pub after: Percentiles,
+    /// Whether the killed replica was started again: by the connection's supervisor (stdio),
+    /// or by the loadtest on the same port (HTTP).
+    pub restarted: bool,
+    /// Seconds from the kill until the replica's connection was ready again with a new session.
+    pub ready_again_s: Option<f64>,
+    /// Attempts the group's router sent to each replica from then until the end of the load.
+    pub routed_after_ready: BTreeMap<String, u64>,
+    /// The killed replica's share of those attempts (`1 / replicas` is an even share).
+    pub share_after_ready: Option<f64>,
+    /// What went wrong with the kill or the restart, if anything.
+    pub note: Option<String>,
+}
+
+/// The tool cache under load, from the Switchboard target's cache counters over the measured
+/// rounds. Every cached call is one lookup, and a lookup is a hit or a miss; a miss either
+/// joins a load already in flight for its key (coalesced) or starts one (a load: the one call
+/// that reaches a server).
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheReport {
+    /// Distinct argument values.
+    pub keys: u64,
+    /// Freshness of a cached result, in seconds.
+    pub ttl_s: f64,
+    /// `hits + misses`: the Switchboard target's calls.
+    pub lookups: u64,
+    /// Answered from a fresh entry.
+    pub hits: u64,
+    /// No fresh entry (absent or expired): coalesced or loaded.
+    pub misses: u64,
+    /// Misses that joined a load in flight for the same key.
+    pub coalesced: u64,
+    /// Misses that called a server (`misses - coalesced`, from the cache's own counter).
+    pub loads: u64,
+    /// Calls answered with a stale entry because the load failed.
+    pub stale_served: u64,
+    /// `hits / lookups`.
+    pub hit_ratio: f64,
+    /// `coalesced / lookups`.
+    pub coalesced_ratio: f64,
+    /// `loads / lookups`: the share of calls that reached a server (raw rmcp: 1).
+    pub load_ratio: f64,
+}
+
+/// What the counting exporters of the `switchboard+otel` target received, warm-up included,
+/// after a final flush.
+#[derive(Debug, Clone, Serialize)]
+pub struct TelemetryReport {
+    /// Calls made with telemetry on (warm-up included).
+    pub calls: u64,
+    /// Spans exported (after a final flush).
+    pub spans_exported: u64,
+    /// Batches they came in.
+    pub span_batches: u64,
+    /// `spans_exported / calls` (below the spans a call makes: the batch processor dropped
+    /// some, its queue being full).
+    pub spans_per_call: f64,
+    /// Metric exports (one per interval, and one at the final flush).
+    pub metric_exports: u64,
+    /// Metrics (instruments with data) in the last export.
+    pub metrics_in_last_export: u64,
+    /// Seconds between metric exports.
+    pub metric_interval_s: f64,
 }
 
 /// What remained after shutdown.
@@ -260,11 +392,14 @@ struct BaselineTarget {
 }
 
 impl Report {
-    /// The target the gates look at: Switchboard when it ran, else the only one.
+    /// The target the gates look at: the candidate of the comparison (switchboard+otel, or
+    /// switchboard), else Switchboard, else the only one.
     pub fn subject(&self) -> Option<&TargetReport> {
+        let kinds: Vec<TargetKind> = self.targets.iter().map(|t| t.kind).collect();
+        let wanted = pair(&kinds).map_or(TargetKind::Stack, |(_, candidate)| candidate);
         self.targets
             .iter()
-            .find(|t| t.kind == TargetKind::Stack)
+            .find(|t| t.kind == wanted)
             .or_else(|| self.targets.first())
     }
 
@@ -273,7 +408,8 @@ impl Report {
         self.gates.iter().all(|g| g.passed)
     }
 
-    /// Evaluates the gates asked for in `options` (and, in soak, the leak check).
+    /// Evaluates the gates asked for in `options` (and, in soak, the leak check; in failover,
+    /// no failed calls after the kill).
     pub(crate) fn evaluate_gates(&mut self, options: &Options) {
         let mut gates = Vec::new();
         let subject = self.subject().cloned();
@@ -324,21 +460,30 @@ impl Report {
                 passed: self.cleanup.leaked_processes.is_empty(),
             });
         }
+        if self.settings.scenario == Scenario::Failover {
+            // The issue's target: an idempotent tool loses no call when one replica dies.
+            let killed = self.failover.as_ref().filter(|f| f.kill_at_s.is_some());
+            gates.push(Gate {
+                name: "no-failed-calls-after-kill".to_owned(),
+                limit: "0".to_owned(),
+                value: killed.map_or_else(
+                    || "no replica was killed".to_owned(),
+                    |f| f.failed_after_kill.to_string(),
+                ),
+                passed: killed.is_some_and(|f| f.failed_after_kill == 0),
+            });
+        }
         self.gates = gates;
     }
 
-    /// Switchboard's throughput over raw rmcp's (ramp: highest passing rates).
+    /// The comparison's candidate throughput over its baseline's: Switchboard over raw rmcp,
+    /// or telemetry on over off (ramp: highest passing rates).
     pub fn throughput_ratio(&self) -> Option<f64> {
         if let Some(ramp) = &self.ramp {
-            let raw = ramp
-                .highest_passing
-                .get(TargetKind::Raw.label())?
-                .as_ref()?;
-            let stack = ramp
-                .highest_passing
-                .get(TargetKind::Stack.label())?
-                .as_ref()?;
-            return Some(stack / raw);
+            let kinds: Vec<TargetKind> = self.targets.iter().map(|t| t.kind).collect();
+            let (baseline, candidate) = pair(&kinds)?;
+            let rate = |kind: TargetKind| *ramp.highest_passing.get(kind.label())?;
+            return Some(rate(candidate)? / rate(baseline)?);
         }
         self.comparison.as_ref().map(|c| c.throughput_ratio)
     }
@@ -389,7 +534,12 @@ impl Report {
                 target.error_rate,
             );
         }
-        if let (Some(before), Some(now)) = (&baseline.comparison, &self.comparison) {
+        // Ratios of different pairs (raw rmcp against switchboard, telemetry off against on)
+        // do not compare.
+        let comparisons = baseline.comparison.as_ref().zip(self.comparison.as_ref());
+        if let Some((before, now)) =
+            comparisons.filter(|(b, n)| b.baseline == n.baseline && b.candidate == n.candidate)
+        {
             row(
                 "throughput ratio".to_owned(),
                 before.throughput_ratio,
@@ -447,7 +597,9 @@ impl Report {
         if let Some(c) = &self.comparison {
             let _ = writeln!(
                 out,
-                "switchboard / raw rmcp throughput: {:.3} (median of rounds {:.3}; rounds {})",
+                "{} / {} throughput: {:.3} (median of rounds {:.3}; rounds {})",
+                c.candidate,
+                c.baseline,
                 c.throughput_ratio,
                 c.round_ratio_median,
                 c.round_ratios
@@ -505,19 +657,26 @@ impl Report {
                     rate.map_or_else(|| "none".to_owned(), |r| format!("{r:.0} calls/s")),
                 );
             }
-            if let Some(ratio) = self.throughput_ratio() {
+            let kinds: Vec<TargetKind> = self.targets.iter().map(|t| t.kind).collect();
+            if let (Some(ratio), Some((baseline, candidate))) =
+                (self.throughput_ratio(), pair(&kinds))
+            {
                 let _ = writeln!(
                     out,
-                    "switchboard / raw rmcp highest passing rate: {ratio:.3}"
+                    "{} / {} highest passing rate: {ratio:.3}",
+                    candidate.label(),
+                    baseline.label()
                 );
             }
         }
         if let Some(soak) = &self.soak {
             let _ = writeln!(
                 out,
-                "memory (loadtest process): {} after warm-up → {} at the end (max {}), growth {:+.2}%, \
-                 slope {:+.3} MiB/min",
+                "memory (loadtest process): {} after warm-up; {} early in the run → {} late in the \
+                 run (medians of its first and last tenth; max {}), growth {:+.2}%, slope {:+.3} \
+                 MiB/min",
                 mib(soak.rss_after_warmup),
+                mib(soak.rss_start),
                 mib(soak.rss_end),
                 mib(soak.rss_max),
                 soak.growth_percent,
@@ -546,6 +705,26 @@ impl Report {
                     m.server_rss_total.map_or_else(|| "?".to_owned(), mib),
                 );
             }
+        }
+        if let Some(f) = &self.failover {
+            out.push_str(&failover_section(f));
+        }
+        if let Some(c) = &self.cache {
+            out.push_str(&cache_section(c));
+        }
+        if let Some(t) = &self.telemetry {
+            let _ = writeln!(
+                out,
+                "telemetry (switchboard+otel): {} spans exported in {} batches for {} calls \
+                 ({:.2} per call), {} metric exports ({} metrics in the last, every {})",
+                t.spans_exported,
+                t.span_batches,
+                t.calls,
+                t.spans_per_call,
+                t.metric_exports,
+                t.metrics_in_last_export,
+                format_us(t.metric_interval_s * 1e6),
+            );
         }
         let c = &self.cleanup;
         let _ = writeln!(
@@ -709,6 +888,115 @@ impl Report {
         }
         table.to_string()
     }
+}
+
+fn failover_section(f: &FailoverReport) -> String {
+    let mut out = String::new();
+    let Some(kill_at) = f.kill_at_s else {
+        let _ = writeln!(
+            out,
+            "failover: {} was not killed{}",
+            f.killed,
+            f.note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_else(|| ": the load ended before the kill point".to_owned())
+        );
+        return out;
+    };
+    let _ = writeln!(
+        out,
+        "failover: group {} of {} replicas ({}), {} killed at {kill_at:.2} s",
+        f.group, f.replicas, f.strategy, f.killed
+    );
+    let window = format_us(f.window_s * 1e6);
+    let mut t = table(&["calls ended", "calls", "p50", "p99", "max", "failed"]);
+    t.add_row(vec![
+        format!("{window} before the kill"),
+        f.before.count.to_string(),
+        format_us(f.before.p50_us),
+        format_us(f.before.p99_us),
+        format_us(f.before.max_us),
+        String::new(),
+    ]);
+    t.add_row(vec![
+        format!("{window} after the kill"),
+        f.after.count.to_string(),
+        format_us(f.after.p50_us),
+        format_us(f.after.p99_us),
+        format_us(f.after.max_us),
+        String::new(),
+    ]);
+    let errors = if f.errors_after_kill.is_empty() {
+        String::new()
+    } else {
+        let classes: Vec<String> = f
+            .errors_after_kill
+            .iter()
+            .map(|(class, n)| format!("{class} {n}"))
+            .collect();
+        format!(" ({})", classes.join(", "))
+    };
+    t.add_row(vec![
+        "after the kill, all".to_owned(),
+        f.calls_after_kill.to_string(),
+        String::new(),
+        String::new(),
+        String::new(),
+        format!("{}{errors}", f.failed_after_kill),
+    ]);
+    let _ = writeln!(out, "{t}");
+    let back = match (f.restarted, f.ready_again_s) {
+        (true, Some(s)) => format!("ready again {} after the kill", format_us(s * 1e6)),
+        (true, None) => "restarted, but not ready again before the end".to_owned(),
+        (false, _) => "not restarted".to_owned(),
+    };
+    let share = f.share_after_ready.map_or_else(String::new, |share| {
+        format!(
+            "; then {:.1}% of the group's attempts (even share {:.1}%)",
+            share * 100.0,
+            100.0 / f.replicas.max(1) as f64
+        )
+    });
+    let _ = writeln!(
+        out,
+        "{}: {back}{share}; failed calls in the whole run: {}{}",
+        f.killed,
+        f.failed,
+        f.note
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default()
+    );
+    out
+}
+
+fn cache_section(c: &CacheReport) -> String {
+    let mut t = table(&[
+        "cache",
+        "lookups",
+        "hits",
+        "misses",
+        "coalesced",
+        "loads",
+        "stale",
+        "hit ratio",
+    ]);
+    t.add_row(vec![
+        format!("{} keys, ttl {}", c.keys, format_us(c.ttl_s * 1e6)),
+        c.lookups.to_string(),
+        c.hits.to_string(),
+        c.misses.to_string(),
+        c.coalesced.to_string(),
+        c.loads.to_string(),
+        c.stale_served.to_string(),
+        format!("{:.2}%", c.hit_ratio * 100.0),
+    ]);
+    format!(
+        "{t}\n{:.2}% of the calls reached a server ({:.2}% coalesced into a load in flight)\n",
+        c.load_ratio * 100.0,
+        c.coalesced_ratio * 100.0
+    )
 }
 
 fn ramp_table(ramp: &RampReport) -> String {

@@ -1,6 +1,6 @@
 //! Starting the servers under load: testkit servers over stdio (children of the Switchboard
 //! connections) or streamable HTTP (processes started here), or the servers of a
-//! configuration file.
+//! configuration file; and connecting a Switchboard to them, with or without telemetry.
 
 use std::{
     collections::VecDeque,
@@ -17,7 +17,8 @@ use nix::{
 };
 use switchboard::{
     Switchboard,
-    config::Config,
+    config::{Config, Placement, PolicySettings, ServerConfig, ToolSettings},
+    telemetry::Telemetry,
     transport::{ConnectionState, HttpSpec, ServerSpec, StdioSpec, TransportSpec},
 };
 use tokio::{
@@ -80,14 +81,16 @@ pub(crate) struct HttpServer {
     child: Child,
     pid: u32,
     url: String,
+    testkit: PathBuf,
+    args: Vec<String>,
 }
 
 impl HttpServer {
-    /// Starts `testkit http --port 0 ARGS` and waits for its `listening on URL` line. Its
-    /// stderr is read here; the last lines explain a failed start.
-    async fn start(testkit: &Path, args: &[String]) -> Result<Self> {
+    /// Starts `testkit http --port PORT ARGS` (port 0: any free port) and waits for its
+    /// `listening on URL` line. Its stderr is read here; the last lines explain a failed start.
+    async fn start(testkit: &Path, port: u16, args: &[String]) -> Result<Self> {
         let mut child = Command::new(testkit)
-            .args(["http", "--port", "0"])
+            .args(["http", "--port", &port.to_string()])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -120,7 +123,13 @@ impl HttpServer {
         .await;
         let url = line.trim().strip_prefix("listening on ").map(str::to_owned);
         match (read, url) {
-            (Ok(Ok(_)), Some(url)) => Ok(Self { child, pid, url }),
+            (Ok(Ok(_)), Some(url)) => Ok(Self {
+                child,
+                pid,
+                url,
+                testkit: testkit.to_owned(),
+                args: args.to_vec(),
+            }),
             (read, _) => {
                 // Give the reader a moment to collect the last words.
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -152,6 +161,23 @@ impl HttpServer {
         self.pid
     }
 
+    /// Kills it (SIGKILL to its group) and reaps it.
+    pub(crate) async fn kill(&mut self) {
+        let group = Pid::from_raw(i32::try_from(self.pid).unwrap_or(i32::MAX));
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = self.child.wait().await;
+    }
+
+    /// Starts the same server again on the same port (after [`HttpServer::kill`]), as a
+    /// supervisor would.
+    ///
+    /// # Errors
+    /// The server does not start (the port may be taken).
+    pub(crate) async fn restart(&self) -> Result<Self> {
+        let port = port_of(&self.url).with_context(|| format!("no port in {}", self.url))?;
+        Self::start(&self.testkit, port, &self.args).await
+    }
+
     /// Stops it: SIGTERM to its group, SIGKILL after 2 s.
     async fn stop(mut self) {
         let group = Pid::from_raw(i32::try_from(self.pid).unwrap_or(i32::MAX));
@@ -166,6 +192,12 @@ impl HttpServer {
     }
 }
 
+/// The port of a `http://host:port/path` URL.
+fn port_of(url: &str) -> Option<u16> {
+    let authority = url.split("://").nth(1)?.split('/').next()?;
+    authority.rsplit(':').next()?.parse().ok()
+}
+
 /// The servers of a run: the HTTP processes to stop at the end.
 #[derive(Default)]
 pub(crate) struct Servers {
@@ -178,7 +210,21 @@ impl Servers {
         self.http.iter().map(HttpServer::pid).collect()
     }
 
-    /// Starts `count` testkit servers named `names(k)` and a Switchboard over them.
+    /// Takes the HTTP server with this process id out of the run (to kill it); hand it, or
+    /// its restarted successor, back with [`Servers::keep`].
+    pub(crate) fn take(&mut self, pid: u32) -> Option<HttpServer> {
+        let k = self.http.iter().position(|s| s.pid == pid)?;
+        Some(self.http.remove(k))
+    }
+
+    /// Stops this HTTP server with the others at the end of the run.
+    pub(crate) fn keep(&mut self, server: HttpServer) {
+        self.http.push(server);
+    }
+
+    /// Starts `count` testkit servers named `names(k)` (over HTTP; over stdio the connections
+    /// start them) and returns the configuration of a Switchboard over them, with `deadline`
+    /// as the call timeout. Connect with [`connect`].
     pub(crate) async fn testkit(
         &mut self,
         testkit: &Path,
@@ -187,8 +233,9 @@ impl Servers {
         count: usize,
         args: &[String],
         deadline: Duration,
-    ) -> Result<Switchboard> {
-        let mut builder = Switchboard::builder().call_timeout(deadline);
+    ) -> Result<Config> {
+        let mut config = Config::default();
+        config.defaults.call_timeout = deadline;
         for k in 0..count {
             let transport_spec = match transport {
                 Transport::Stdio => {
@@ -197,7 +244,7 @@ impl Servers {
                     TransportSpec::Stdio(StdioSpec::new(testkit.display().to_string(), stdio_args))
                 }
                 Transport::Http => {
-                    let server = HttpServer::start(testkit, args).await?;
+                    let server = HttpServer::start(testkit, 0, args).await?;
                     let spec = TransportSpec::Http(HttpSpec::new(server.url.clone()));
                     self.http.push(server);
                     spec
@@ -207,22 +254,19 @@ impl Servers {
             spec.handshake_timeout = Duration::from_secs(15);
             spec.reconnect.initial_backoff = Duration::from_millis(20);
             spec.reconnect.max_backoff = Duration::from_secs(1);
-            // Crashes are injected on purpose in `faults`; never give up on a server.
+            // Crashes are injected on purpose in `faults` and `failover`; never give up on a
+            // server.
             spec.reconnect.crash_budget = u32::MAX;
-            builder = builder.server(spec);
+            config.servers.push(ServerConfig {
+                spec,
+                disabled: false,
+                call_timeout: None,
+                tools: ToolSettings::default(),
+                policies: PolicySettings::default(),
+                placement: Placement::default(),
+            });
         }
-        let switchboard = builder.build().await?;
-        ensure_ready(&switchboard)?;
-        Ok(switchboard)
-    }
-
-    /// A Switchboard over the servers of a configuration file.
-    pub(crate) async fn config(&mut self, path: &Path) -> Result<Switchboard> {
-        let config =
-            Config::load(path).with_context(|| format!("cannot load {}", path.display()))?;
-        let switchboard = Switchboard::connect(config).await?;
-        ensure_ready(&switchboard)?;
-        Ok(switchboard)
+        Ok(config)
     }
 
     /// Stops the HTTP servers.
@@ -231,6 +275,19 @@ impl Servers {
             server.stop().await;
         }
     }
+}
+
+/// Reads a configuration file (for `--config`).
+pub(crate) fn load_config(path: &Path) -> Result<Config> {
+    Config::load(path).with_context(|| format!("cannot load {}", path.display()))
+}
+
+/// Connects a Switchboard over `config`, with `telemetry` or the configuration's own, and
+/// checks that every enabled server is ready.
+pub(crate) async fn connect(config: Config, telemetry: Option<Telemetry>) -> Result<Switchboard> {
+    let switchboard = Switchboard::connect_with(config, telemetry).await?;
+    ensure_ready(&switchboard)?;
+    Ok(switchboard)
 }
 
 /// Fails unless every enabled server is connected.
@@ -274,5 +331,12 @@ mod tests {
                 .contains("/nonexistent/switchboard-testkit"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn ports_of_urls() {
+        assert_eq!(port_of("http://127.0.0.1:41234/mcp"), Some(41234));
+        assert_eq!(port_of("http://[::1]:8080/mcp"), Some(8080));
+        assert_eq!(port_of("http://localhost/mcp"), None);
     }
 }

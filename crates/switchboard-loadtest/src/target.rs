@@ -1,9 +1,10 @@
-//! The two call paths under test and the calls they make.
+//! The call paths under test and the calls they make.
 //!
 //! - **raw rmcp**: the live rmcp `Peer` of a connection (`Connection::peer`), called directly
 //!   and wrapped in the same deadline. It is what an application holding an rmcp session does.
 //! - **switchboard**: `Switchboard::call_with`, the full public call path (name resolution,
 //!   and every policy the facade puts in the path as they land).
+//! - **switchboard+otel**: the same call path with telemetry on (see `otel`).
 //!
 //! Each target has its own [`Switchboard`] and so its own server processes and sessions.
 
@@ -45,6 +46,9 @@ pub enum TargetKind {
     Raw,
     /// `Switchboard::call_with`.
     Stack,
+    /// `Switchboard::call_with` with telemetry on: traces and metrics recorded by the
+    /// OpenTelemetry SDK and handed to exporters that count them.
+    StackOtel,
 }
 
 impl TargetKind {
@@ -53,6 +57,7 @@ impl TargetKind {
         match self {
             Self::Raw => "raw rmcp",
             Self::Stack => "switchboard",
+            Self::StackOtel => "switchboard+otel",
         }
     }
 }
@@ -67,13 +72,15 @@ pub(crate) struct CallSpec {
 }
 
 impl CallSpec {
-    /// A call; `{i}` in any string of `arguments` becomes the call's number.
+    /// A call; in any string of `arguments`, `{i}` becomes the call's number and `{k}` its key
+    /// (see [`Workload::with_keys`]).
     pub(crate) fn new(tool: impl Into<String>, arguments: serde_json::Value) -> Self {
         let arguments = match arguments {
             serde_json::Value::Object(map) => map,
             _ => JsonObject::new(),
         };
-        let templated = serde_json::to_string(&arguments).is_ok_and(|s| s.contains("{i}"));
+        let templated =
+            serde_json::to_string(&arguments).is_ok_and(|s| s.contains("{i}") || s.contains("{k}"));
         Self {
             tool: tool.into(),
             arguments,
@@ -81,53 +88,71 @@ impl CallSpec {
         }
     }
 
-    fn arguments(&self, i: u64) -> JsonObject {
+    /// The arguments of call number `i`, whose key is `k`.
+    fn arguments(&self, i: u64, k: u64) -> JsonObject {
         if !self.templated {
             return self.arguments.clone();
         }
-        let number = i.to_string();
+        let values = [("{i}", i.to_string()), ("{k}", k.to_string())];
         let mut arguments = self.arguments.clone();
         for value in arguments.values_mut() {
-            substitute(value, &number);
+            substitute(value, &values);
         }
         arguments
     }
 }
 
-fn substitute(value: &mut serde_json::Value, number: &str) {
+fn substitute(value: &mut serde_json::Value, values: &[(&str, String)]) {
     match value {
-        serde_json::Value::String(s) if s.contains("{i}") => *s = s.replace("{i}", number),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, number)),
-        serde_json::Value::Object(map) => map.values_mut().for_each(|v| substitute(v, number)),
+        serde_json::Value::String(s) => {
+            for (placeholder, number) in values {
+                if s.contains(placeholder) {
+                    *s = s.replace(placeholder, number);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, values)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| substitute(v, values)),
         _ => {}
     }
 }
 
-/// The calls of a workload: call `i` is `calls[pattern[i % pattern.len()]]`.
+/// The calls of a workload: call `i` is `calls[pattern[i % pattern.len()]]`, with key
+/// [`key`]`(i, keys)`.
 #[derive(Debug, Clone)]
 pub(crate) struct Workload {
     calls: Vec<CallSpec>,
     pattern: Vec<usize>,
+    keys: u64,
 }
 
 impl Workload {
     /// The same call every time.
     pub(crate) fn single(call: CallSpec) -> Self {
-        Self {
-            calls: vec![call],
-            pattern: vec![0],
-        }
+        Self::patterned(vec![call], vec![0])
     }
 
     /// Calls in turn.
     pub(crate) fn round_robin(calls: Vec<CallSpec>) -> Self {
         let pattern = (0..calls.len()).collect();
-        Self { calls, pattern }
+        Self::patterned(calls, pattern)
     }
 
     /// Calls chosen by a pattern of indices into `calls`.
     pub(crate) fn patterned(calls: Vec<CallSpec>, pattern: Vec<usize>) -> Self {
-        Self { calls, pattern }
+        Self {
+            calls,
+            pattern,
+            keys: 1,
+        }
+    }
+
+    /// The same workload with `{k}` taking `keys` distinct values.
+    pub(crate) fn with_keys(self, keys: u64) -> Self {
+        Self {
+            keys: keys.max(1),
+            ..self
+        }
     }
 
     fn index(&self, i: u64) -> usize {
@@ -137,6 +162,12 @@ impl Workload {
             .copied()
             .unwrap_or_default()
     }
+}
+
+/// The key of call number `i` among `keys`: a multiplicative (Fibonacci) hash of `i`, so that
+/// consecutive calls spread over the keys evenly but in no visible order.
+pub(crate) fn key(i: u64, keys: u64) -> u64 {
+    (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % keys.max(1)
 }
 
 /// A raw call resolved once: the connection and the tool's name on its server.
@@ -200,6 +231,9 @@ pub(crate) struct Target {
 impl Target {
     /// A target over `switchboard`; resolves the workload's tools now.
     ///
+    /// The stack targets call with the cache off (the rule for the overhead figure);
+    /// see [`Target::with_cache`].
+    ///
     /// # Errors
     /// A tool that the servers do not offer.
     pub(crate) fn new(
@@ -230,6 +264,10 @@ impl Target {
                     servers.join(", ")
                 )
             })?;
+            if kind != TargetKind::Raw {
+                // The stack resolves names itself (a replica group has no one connection).
+                continue;
+            }
             let connection = switchboard.connection(&entry.server)?.clone();
             raw.push(RawCall {
                 connection,
@@ -245,12 +283,24 @@ impl Target {
             switchboard,
             workload,
             raw,
-            // The full stack with every policy, cache off: no scenario here is about the cache
-            // (the rule for the overhead figure).
             options: with_deadline(uncached(), deadline),
             deadline,
             next: AtomicU64::new(0),
         })
+    }
+
+    /// The same target calling with the tool cache on (for the tools the cache policy
+    /// covers): what the cache scenario measures.
+    pub(crate) fn with_cache(self) -> Self {
+        Self {
+            options: with_deadline(CallOptions::default(), self.deadline),
+            ..self
+        }
+    }
+
+    /// Calls started so far, warm-up included.
+    pub(crate) fn issued(&self) -> u64 {
+        self.next.load(Ordering::Relaxed)
     }
 
     /// Makes the next call of the workload.
@@ -260,9 +310,9 @@ impl Target {
         let Some(call) = self.workload.calls.get(index) else {
             return Outcome::Failed("not_found");
         };
-        let arguments = call.arguments(i);
+        let arguments = call.arguments(i, key(i, self.workload.keys));
         match self.kind {
-            TargetKind::Stack => self.call_stack(call, arguments).await,
+            TargetKind::Stack | TargetKind::StackOtel => self.call_stack(call, arguments).await,
             TargetKind::Raw => match self.raw.get(index) {
                 Some(raw) => self.call_raw(raw, arguments).await,
                 None => Outcome::Failed("not_found"),
@@ -333,6 +383,7 @@ impl Target {
                 ("cache_hits", cache.hits),
                 ("cache_misses", cache.misses),
                 ("cache_coalesced", cache.coalesced),
+                ("cache_loads", cache.loads),
                 ("cache_stale_served", cache.stale_served),
                 ("cache_load_errors", cache.load_errors),
                 ("cache_evictions", cache.evictions),
@@ -398,12 +449,28 @@ mod tests {
             "testkit.echo",
             serde_json::json!({ "message": "m{i}", "n": 1, "nested": ["{i}"] }),
         );
-        let args = call.arguments(42);
+        let args = call.arguments(42, 3);
         assert_eq!(args["message"], "m42");
         assert_eq!(args["n"], 1);
         assert_eq!(args["nested"][0], "42");
         let fixed = CallSpec::new("a.b", serde_json::json!({ "x": "y" }));
-        assert_eq!(fixed.arguments(7)["x"], "y");
+        assert_eq!(fixed.arguments(7, 3)["x"], "y");
+        let keyed = CallSpec::new("a.b", serde_json::json!({ "message": "key-{k}/{i}" }));
+        assert_eq!(keyed.arguments(7, 3)["message"], "key-3/7");
+    }
+
+    #[test]
+    fn keys_cover_their_range_evenly() {
+        let keys = 256;
+        let mut seen = vec![0_u32; 256];
+        for i in 0..256 * 100 {
+            seen[usize::try_from(key(i, keys)).expect("small")] += 1;
+        }
+        let (min, max) = (seen.iter().min(), seen.iter().max());
+        assert!(min > Some(&50) && max < Some(&150), "{min:?}..{max:?}");
+        // Consecutive calls do not walk the keys in order.
+        assert_ne!(key(1, keys), key(0, keys) + 1);
+        assert_eq!(key(5, 1), 0);
     }
 
     #[test]

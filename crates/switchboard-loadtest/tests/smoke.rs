@@ -200,6 +200,123 @@ fn many_servers_build_one_catalog() {
 }
 
 #[test]
+fn failover_loses_no_call_over_stdio() {
+    let report = smoke(&[
+        "failover",
+        "--duration",
+        "1500ms",
+        "--kill-at",
+        "500ms",
+        "--warmup",
+        "100",
+        "--concurrency",
+        "8",
+    ]);
+    let failover = report.failover.as_ref().expect("failover section");
+    assert_eq!(failover.replicas, 3);
+    assert_eq!(failover.killed, "pool-0");
+    let kill_at = failover.kill_at_s.expect("a replica was killed");
+    assert!((0.4..1.0).contains(&kill_at), "killed at {kill_at} s");
+    // Failover is designed to retry a read-only call on another replica: nothing fails.
+    assert_eq!(
+        failover.failed_after_kill, 0,
+        "{:?}",
+        failover.errors_after_kill
+    );
+    assert_eq!(failover.failed, 0);
+    assert!(failover.calls_after_kill > 0 && failover.before.count > 0);
+    assert!(failover.restarted, "{:?}", failover.note);
+    assert!(failover.ready_again_s.is_some(), "{failover:?}");
+    assert_eq!(failover.routed_after_ready.len(), 3);
+    assert!(failover.share_after_ready.is_some(), "{failover:?}");
+    let t = target(&report, TargetKind::Stack);
+    assert_eq!(report.targets.len(), 1);
+    assert_eq!(t.failed, 0, "{:?}", t.errors);
+    let gate = report
+        .gates
+        .iter()
+        .find(|g| g.name == "no-failed-calls-after-kill")
+        .expect("failover always gates");
+    assert!(gate.passed, "{gate:?}");
+}
+
+#[test]
+fn failover_restarts_an_http_replica() {
+    let report = smoke(&[
+        "failover",
+        "--transport",
+        "http",
+        "--calls",
+        "600",
+        "--warmup",
+        "50",
+        "--concurrency",
+        "8",
+    ]);
+    let failover = report.failover.as_ref().expect("failover section");
+    assert!(failover.kill_at_s.is_some(), "{failover:?}");
+    assert!(failover.restarted, "{:?}", failover.note);
+    assert_eq!(
+        failover.failed_after_kill, 0,
+        "{:?}",
+        failover.errors_after_kill
+    );
+}
+
+#[test]
+fn cache_counts_every_call_once() {
+    let report = smoke(&[
+        "cache", "--calls", "400", "--warmup", "50", "--rounds", "2", "--keys", "16",
+    ]);
+    let cache = report.cache.as_ref().expect("cache section");
+    assert_eq!(cache.keys, 16);
+    assert!(cache.hits > 0, "{cache:?}");
+    let stack = target(&report, TargetKind::Stack);
+    assert_eq!(stack.calls, 400);
+    assert_eq!(stack.failed, 0, "{:?}", stack.errors);
+    // Every cached call is one lookup: a hit or a miss (coalesced calls are misses).
+    assert_eq!(cache.hits + cache.misses, stack.calls, "{cache:?}");
+    assert!(cache.coalesced <= cache.misses && cache.loads <= cache.misses);
+    let raw = target(&report, TargetKind::Raw);
+    assert_eq!(raw.calls, 400);
+    assert_eq!(raw.failed, 0, "{:?}", raw.errors);
+    assert!(report.comparison.is_some());
+}
+
+#[test]
+fn telemetry_on_against_off() {
+    let report = smoke(&[
+        "steady",
+        "--targets",
+        "telemetry",
+        "--calls",
+        "300",
+        "--warmup",
+        "30",
+        "--rounds",
+        "2",
+    ]);
+    for kind in [TargetKind::Stack, TargetKind::StackOtel] {
+        let t = target(&report, kind);
+        assert_eq!(t.calls, 300, "{kind:?}");
+        assert_eq!(t.failed, 0, "{kind:?}: {:?}", t.errors);
+    }
+    let telemetry = report.telemetry.as_ref().expect("telemetry section");
+    assert_eq!(telemetry.calls, 330);
+    assert!(telemetry.spans_exported > 0, "{telemetry:?}");
+    assert!(telemetry.metric_exports > 0, "{telemetry:?}");
+    let comparison = report.comparison.as_ref().expect("comparison");
+    assert_eq!(comparison.baseline, "switchboard");
+    assert_eq!(comparison.candidate, "switchboard+otel");
+    assert_eq!(comparison.round_ratios.len(), 2);
+    assert!(
+        report
+            .render()
+            .contains("switchboard+otel / switchboard throughput")
+    );
+}
+
+#[test]
 fn binary_writes_outputs_and_gates_fail() {
     let testkit = testkit();
     let dir = tempfile::tempdir().expect("tempdir");

@@ -268,9 +268,27 @@ impl Router {
         load.ewma_ns.store(new, Ordering::Relaxed);
     }
 
+    /// Forgets what was measured of a replica (its server restarted: a new process, a new
+    /// session): it starts again from the default latency estimate.
+    pub fn reset(&self, replica: usize) {
+        if let Some(load) = self.load.get(replica) {
+            load.ewma_ns
+                .store(duration_ns(DEFAULT_LATENCY), Ordering::Relaxed);
+            load.stamp_ns
+                .store(duration_ns(self.epoch.elapsed()), Ordering::Relaxed);
+        }
+    }
+
+    /// Peak-EWMA latency × (calls in flight + 1). The estimate decays with the time since the
+    /// replica's last finished call, as if it had been answering in no time since (Finagle's
+    /// peak EWMA): a replica that stopped getting calls after a slow or failed one is tried
+    /// again in time instead of being ignored for good.
     fn cost(&self, replica: usize) -> f64 {
         let load = &self.load[replica];
-        let ewma = load.ewma_ns.load(Ordering::Relaxed) as f64;
+        let now = duration_ns(self.epoch.elapsed());
+        let idle = now.saturating_sub(load.stamp_ns.load(Ordering::Relaxed)) as f64;
+        let decay = (-idle / duration_ns(EWMA_DECAY) as f64).exp();
+        let ewma = load.ewma_ns.load(Ordering::Relaxed) as f64 * decay;
         ewma * f64::from(load.in_flight.load(Ordering::Relaxed) + 1)
     }
 
@@ -488,6 +506,39 @@ mod tests {
             [0, 1000],
             "with two replicas P2C compares both every time"
         );
+    }
+
+    #[test]
+    fn a_penalised_replica_is_tried_again_after_a_reset_or_in_time() {
+        let mut router = Router::new(Strategy::P2c, replicas(2), 0.5);
+        // Pretend the router has been up for two minutes, so that stamps can go back one.
+        if let Some(earlier) = router.epoch.checked_sub(Duration::from_secs(120)) {
+            router.epoch = earlier;
+        }
+        let router = router;
+        let pick = || router.pick(&RouteRequest::default()).expect("pick").replica;
+        // A failure weighs like a one-second call.
+        router.observe(0, Duration::from_secs(1));
+        router.observe(1, Duration::from_micros(500));
+        assert!((0..100).all(|_| pick() == 1));
+        // Its server restarted.
+        router.reset(0);
+        router.observe(1, Duration::from_millis(2));
+        assert!((0..100).all(|_| pick() == 0), "fresh estimate wins");
+
+        // Without a restart, the estimate decays while the replica gets no calls: a minute
+        // after its last call the penalty is down to 1 s × e⁻⁶ ≈ 2.5 ms.
+        router.observe(0, Duration::from_secs(1));
+        assert!((0..100).all(|_| pick() == 1));
+        let minute_ago = router.load[0]
+            .stamp_ns
+            .load(Ordering::Relaxed)
+            .saturating_sub(duration_ns(Duration::from_secs(60)));
+        router.load[0].stamp_ns.store(minute_ago, Ordering::Relaxed);
+        router.load[1]
+            .ewma_ns
+            .store(duration_ns(Duration::from_millis(5)), Ordering::Relaxed);
+        assert!((0..100).all(|_| pick() == 0), "decayed estimate wins");
     }
 
     #[test]

@@ -70,25 +70,33 @@ impl Default for PrometheusConfig {
     }
 }
 
-/// Settings of OTLP export over HTTP/protobuf.
+/// Settings of OTLP export of traces and metrics.
 ///
 /// | Field | Default |
 /// |---|---|
-/// | `endpoint` | `"http://127.0.0.1:4318"` (`/v1/traces` and `/v1/metrics` are appended) |
+/// | `protocol` | [`OtlpProtocol::HttpProtobuf`] |
+/// | `endpoint` | `"http://127.0.0.1:4318"` (the OTLP/HTTP port; gRPC: see below) |
 /// | `traces` | `true` |
 /// | `metrics` | `true` |
 /// | `headers` | none |
 /// | `timeout` | 10 s |
 /// | `metrics_interval` | 60 s |
+///
+/// For gRPC, set `protocol` to [`OtlpProtocol::Grpc`] *and* the endpoint to the collector's
+/// gRPC port, usually `http://127.0.0.1:4317`: the default endpoint is the HTTP one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtlpConfig {
-    /// The collector's base URL; the signal paths are appended.
+    /// How to send: HTTP/protobuf (feature `otlp`) or gRPC (feature `otlp-grpc`).
+    pub protocol: OtlpProtocol,
+    /// The collector's base URL. HTTP/protobuf appends the signal paths (`/v1/traces`,
+    /// `/v1/metrics`); gRPC appends nothing, the service names the method.
     pub endpoint: String,
     /// Whether to export spans.
     pub traces: bool,
     /// Whether to export metrics.
     pub metrics: bool,
-    /// Extra HTTP headers, e.g. an authorization header for a hosted backend.
+    /// Extra headers, e.g. an authorization header for a hosted backend: HTTP headers, or
+    /// gRPC metadata (ASCII names, sent in lowercase; values in visible ASCII).
     pub headers: Vec<(String, String)>,
     /// The timeout of one export request.
     pub timeout: Duration,
@@ -99,6 +107,7 @@ pub struct OtlpConfig {
 impl Default for OtlpConfig {
     fn default() -> Self {
         Self {
+            protocol: OtlpProtocol::default(),
             endpoint: "http://127.0.0.1:4318".to_owned(),
             traces: true,
             metrics: true,
@@ -106,5 +115,29 @@ impl Default for OtlpConfig {
             timeout: Duration::from_secs(10),
             metrics_interval: Duration::from_secs(60),
         }
+    }
+}
+
+/// The transport of OTLP export, as in `OTEL_EXPORTER_OTLP_PROTOCOL`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum OtlpProtocol {
+    /// `http/protobuf`: protobuf bodies POSTed to `/v1/traces` and `/v1/metrics`, usually on
+    /// port 4318. Needs the `otlp` feature.
+    #[default]
+    HttpProtobuf,
+    /// `grpc`: the OTLP `TraceService` and `MetricsService` over HTTP/2, usually on port 4317.
+    /// Needs the `otlp-grpc` feature.
+    Grpc,
+}
+
+impl OtlpProtocol {
+    /// The error for asking for this protocol in a build without its feature.
+    #[cfg(not(feature = "otlp-grpc"))]
+    pub(crate) fn feature_disabled(self) -> crate::TelemetryError {
+        let (feature, what) = match self {
+            Self::HttpProtobuf => ("otlp", "otlp export"),
+            Self::Grpc => ("otlp-grpc", "otlp export over grpc"),
+        };
+        crate::TelemetryError::FeatureDisabled { feature, what }
     }
 }

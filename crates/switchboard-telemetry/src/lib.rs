@@ -16,7 +16,8 @@
 //!   and records `mcp.client.operation.duration`. Typed `record_*` methods cover what
 //!   happens outside a call: breaker transitions, health, sessions.
 //! - Exporters: a Prometheus `/metrics` endpoint (feature `prometheus`), OTLP over
-//!   HTTP/protobuf (feature `otlp`), in-memory exporters for tests (feature `testing`).
+//!   HTTP/protobuf (feature `otlp`) or gRPC (feature `otlp-grpc`), in-memory exporters for
+//!   tests (feature `testing`).
 //! - [`AuditLog`]: one JSON line per tool call and policy decision, arguments redacted,
 //!   hash-chained; [`verify`] names the first edited, deleted or reordered record.
 //!
@@ -70,6 +71,8 @@
 //!
 //! - `prometheus`: [`PrometheusConfig`] serves `/metrics` (opentelemetry-prometheus, axum).
 //! - `otlp`: [`OtlpConfig`] exports traces and metrics over OTLP/HTTP protobuf.
+//! - `otlp-grpc` (implies `otlp`): [`OtlpProtocol::Grpc`] exports over OTLP/gRPC (tonic), on
+//!   a one-thread Tokio runtime of its own.
 //! - `testing`: the [`testing`] module (in-memory exporters and lookups).
 //!
 //! Asking for an exporter whose feature is off is an error at [`Telemetry::init`]. The
@@ -87,6 +90,7 @@ mod otlp;
 mod prometheus;
 mod propagation;
 pub mod semconv;
+mod series;
 mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -99,7 +103,7 @@ pub use audit::{
     Decision, GENESIS, Problem, REDACTED, Redactor, TRACING_TARGET, VerifyError, VerifySummary,
     verify,
 };
-pub use config::{OtlpConfig, PrometheusConfig, TelemetryConfig};
+pub use config::{OtlpConfig, OtlpProtocol, PrometheusConfig, TelemetryConfig};
 pub use error::TelemetryError;
 pub use opentelemetry::Context;
 pub use operation::{

@@ -14,11 +14,12 @@ use serde_json::Map;
 
 use crate::{
     semconv as sc,
+    series::Series,
     telemetry::{Inner, name_value},
 };
 
 /// How the client reaches the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// A child process over stdin/stdout (`network.transport = pipe`).
     Stdio,
@@ -40,7 +41,7 @@ impl Transport {
 }
 
 /// What a request is about, which names the span.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target<'a> {
     /// Nothing (`tools/list`, `ping`, …): the span is named after the method alone.
     None,
@@ -263,6 +264,20 @@ pub enum CacheDecision {
 }
 
 impl CacheDecision {
+    /// How many decisions there are.
+    pub(crate) const COUNT: usize = 5;
+
+    /// A distinct index below [`COUNT`](Self::COUNT).
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Self::Hit => 0,
+            Self::Miss => 1,
+            Self::Stale => 2,
+            Self::Coalesced => 3,
+            Self::Bypass => 4,
+        }
+    }
+
     /// The attribute value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -291,13 +306,11 @@ pub struct Operation {
 #[derive(Debug)]
 struct Active {
     inner: Arc<Inner>,
+    /// The span name, attributes and bound instruments of this kind of operation.
+    series: Arc<Series>,
     /// The parent context with this operation's span.
     cx: Context,
     start: Instant,
-    /// Attributes of the duration histogram known at start.
-    metric_attrs: Vec<KeyValue>,
-    /// `[server]` or `[server, tool]`, shared by the per-call counters.
-    server_tool: Vec<KeyValue>,
 }
 
 /// `error.type` of an operation dropped before it was finished.
@@ -307,67 +320,28 @@ impl Operation {
     pub(crate) const DISABLED: Operation = Operation { active: None };
 
     pub(crate) fn start(inner: &Arc<Inner>, info: &OperationInfo<'_>, parent: &Context) -> Self {
-        let method = name_value(info.method);
-        let server = KeyValue::new(sc::SERVER_NAME, name_value(info.server));
-
-        let mut metric_attrs = Vec::with_capacity(10);
-        metric_attrs.push(KeyValue::new(sc::MCP_METHOD_NAME, method.clone()));
-        metric_attrs.push(server.clone());
-        let mut server_tool = Vec::with_capacity(2);
-        server_tool.push(server);
-        let mut span_attrs = Vec::with_capacity(12);
-
-        let name: Cow<'static, str> = match info.target {
-            Target::Tool(tool) => {
-                let attr = KeyValue::new(sc::GEN_AI_TOOL_NAME, name_value(tool));
-                metric_attrs.push(attr.clone());
-                metric_attrs.push(KeyValue::new(sc::GEN_AI_OPERATION_NAME, sc::EXECUTE_TOOL));
-                server_tool.push(attr);
-                format!("{} {tool}", info.method).into()
-            }
-            Target::Prompt(prompt) => {
-                metric_attrs.push(KeyValue::new(sc::GEN_AI_PROMPT_NAME, name_value(prompt)));
-                format!("{} {prompt}", info.method).into()
-            }
-            Target::Resource(uri) => {
-                span_attrs.push(KeyValue::new(sc::MCP_RESOURCE_URI, uri.to_owned()));
-                info.method.to_owned().into()
-            }
-            Target::None => info.method.to_owned().into(),
-        };
-        if let Some(version) = info.protocol_version {
-            metric_attrs.push(KeyValue::new(sc::MCP_PROTOCOL_VERSION, name_value(version)));
+        let series = inner.series.get(info);
+        let mut span_attrs = Vec::with_capacity(series.metric_attrs.len() + 2);
+        if let Target::Resource(uri) = info.target {
+            span_attrs.push(KeyValue::new(sc::MCP_RESOURCE_URI, uri.to_owned()));
         }
-        if let Some(transport) = info.transport.network_transport() {
-            metric_attrs.push(KeyValue::new(sc::NETWORK_TRANSPORT, transport));
-        }
-        if info.transport == Transport::Http {
-            metric_attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_NAME, "http"));
-        }
-        if let Some(address) = info.server_address {
-            metric_attrs.push(KeyValue::new(sc::SERVER_ADDRESS, name_value(address)));
-        }
-        if let Some(port) = info.server_port {
-            metric_attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
-        }
-        span_attrs.extend(metric_attrs.iter().cloned());
+        span_attrs.extend_from_slice(&series.metric_attrs);
         if let Some(session) = info.session_id {
             span_attrs.push(KeyValue::new(sc::MCP_SESSION_ID, session.to_owned()));
         }
 
-        let builder = SpanBuilder::from_name(name)
+        let builder = SpanBuilder::from_name(series.span_name.clone())
             .with_kind(SpanKind::Client)
             .with_attributes(span_attrs);
         let span = inner.tracer.build_with_context(builder, parent);
         let cx = parent.with_span(span);
-        inner.instruments.operation_started(&server_tool[..1]);
+        series.in_flight(&inner.instruments).add(1);
         Self {
             active: Some(Active {
                 inner: Arc::clone(inner),
+                series,
                 cx,
                 start: Instant::now(),
-                metric_attrs,
-                server_tool,
             }),
         }
     }
@@ -389,7 +363,7 @@ impl Operation {
     /// request's `_meta` object, so the server continues the trace. Does nothing when disabled.
     pub fn inject_into_meta(&self, meta: &mut Map<String, serde_json::Value>) {
         if let Some(active) = &self.active {
-            crate::propagation::inject(&active.inner.propagator, &active.cx, meta);
+            crate::propagation::inject(&active.cx, meta);
         }
     }
 
@@ -412,7 +386,11 @@ impl Operation {
                     KeyValue::new(sc::RETRY_DELAY_MS, delay_ms),
                 ],
             );
-            active.inner.instruments.retries.add(1, &active.server_tool);
+            active
+                .inner
+                .instruments
+                .retries
+                .add(1, &active.series.server_tool);
         }
     }
 
@@ -428,7 +406,7 @@ impl Operation {
                 .inner
                 .instruments
                 .retry_budget_exhausted
-                .add(1, &active.server_tool);
+                .add(1, &active.series.server_tool);
         }
     }
 
@@ -437,15 +415,11 @@ impl Operation {
     pub fn cache(&mut self, decision: CacheDecision) {
         if let Some(active) = &self.active {
             let value = KeyValue::new(sc::CACHE_DECISION, decision.as_str());
+            active.cx.span().add_event(sc::EVENT_CACHE, vec![value]);
             active
-                .cx
-                .span()
-                .add_event(sc::EVENT_CACHE, vec![value.clone()]);
-            active
-                .inner
-                .instruments
-                .cache_lookups
-                .add(1, &with(&active.server_tool, value));
+                .series
+                .cache_lookups(&active.inner.instruments, decision)
+                .add(1);
         }
     }
 
@@ -460,7 +434,7 @@ impl Operation {
                 .cx
                 .span()
                 .add_event(sc::EVENT_ROUTE, vec![replica.clone(), reason.clone()]);
-            let group = KeyValue::new(sc::ROUTE_GROUP, active.server_tool[0].value.clone());
+            let group = KeyValue::new(sc::ROUTE_GROUP, active.series.server_tool[0].value.clone());
             active
                 .inner
                 .instruments
@@ -482,7 +456,7 @@ impl Operation {
                 .inner
                 .instruments
                 .rejections
-                .add(1, &with(&active.server_tool, value));
+                .add(1, &with(&active.series.server_tool, value));
         }
     }
 
@@ -496,7 +470,7 @@ impl Operation {
                     .with_attributes(key_values(attrs));
                 let span = active.inner.tracer.build_with_context(builder, &active.cx);
                 ChildSpan {
-                    cx: Some((active.cx.with_span(span), Arc::clone(&active.inner))),
+                    cx: Some(active.cx.with_span(span)),
                 }
             }
         }
@@ -519,24 +493,22 @@ impl Drop for Operation {
 }
 
 impl Active {
-    fn finish(mut self, outcome: &Outcome<'_>) {
+    fn finish(self, outcome: &Outcome<'_>) {
         let elapsed = self.start.elapsed().as_secs_f64();
         let span = self.cx.span();
         let instruments = &self.inner.instruments;
-        let mut calls_attrs = self.server_tool.clone();
-        calls_attrs.push(KeyValue::new(
-            sc::MCP_METHOD_NAME,
-            self.metric_attrs[0].value.clone(),
-        ));
+        let series = &self.series;
         if outcome.is_error() {
             let error_type = error_type_value(outcome);
             let error_type = KeyValue::new(sc::ERROR_TYPE, error_type);
             span.set_attribute(error_type.clone());
-            self.metric_attrs.push(error_type.clone());
+            let mut metric_attrs = Vec::with_capacity(series.metric_attrs.len() + 2);
+            metric_attrs.extend_from_slice(&series.metric_attrs);
+            metric_attrs.push(error_type.clone());
             if let Some(code) = outcome.status_code {
                 let code = KeyValue::new(sc::RPC_RESPONSE_STATUS_CODE, code.to_string());
                 span.set_attribute(code.clone());
-                self.metric_attrs.push(code);
+                metric_attrs.push(code);
             }
             let description: Cow<'static, str> = match (outcome.message, outcome.error_type) {
                 (Some(message), _) => message.to_owned().into(),
@@ -544,17 +516,20 @@ impl Active {
                 (None, None) => "".into(),
             };
             span.set_status(Status::error(description));
+            span.end();
+            let mut calls_attrs = series.calls_attrs();
             calls_attrs.push(KeyValue::new(sc::OUTCOME, "error"));
             calls_attrs.push(error_type);
+            instruments
+                .operation_duration
+                .record(elapsed, &metric_attrs);
+            instruments.calls.add(1, &calls_attrs);
         } else {
-            calls_attrs.push(KeyValue::new(sc::OUTCOME, "ok"));
+            span.end();
+            series.duration_ok(instruments).record(elapsed);
+            series.calls_ok(instruments).add(1);
         }
-        span.end();
-        instruments
-            .operation_duration
-            .record(elapsed, &self.metric_attrs);
-        instruments.calls.add(1, &calls_attrs);
-        instruments.operation_ended(&self.server_tool[..1]);
+        series.in_flight(instruments).add(-1);
     }
 }
 
@@ -577,27 +552,27 @@ fn with(base: &[KeyValue], extra: KeyValue) -> Vec<KeyValue> {
 #[derive(Debug)]
 #[must_use = "a child span measures until it is finished or dropped"]
 pub struct ChildSpan {
-    cx: Option<(Context, Arc<Inner>)>,
+    cx: Option<Context>,
 }
 
 impl ChildSpan {
     /// Adds a span event named `name` with `attrs`.
     pub fn event(&mut self, name: &'static str, attrs: &[Attr<'_>]) {
-        if let Some((cx, _)) = &self.cx {
+        if let Some(cx) = &self.cx {
             cx.span().add_event(name, key_values(attrs));
         }
     }
 
     /// Writes `traceparent`, `tracestate` and `baggage` for this span into `_meta`.
     pub fn inject_into_meta(&self, meta: &mut Map<String, serde_json::Value>) {
-        if let Some((cx, inner)) = &self.cx {
-            crate::propagation::inject(&inner.propagator, cx, meta);
+        if let Some(cx) = &self.cx {
+            crate::propagation::inject(cx, meta);
         }
     }
 
     /// Ends the span; an error outcome sets `error.type` and an error status.
     pub fn finish(mut self, outcome: Outcome<'_>) {
-        if let Some((cx, _)) = self.cx.take() {
+        if let Some(cx) = self.cx.take() {
             let span = cx.span();
             if outcome.is_error() {
                 span.set_attribute(KeyValue::new(sc::ERROR_TYPE, error_type_value(&outcome)));
@@ -612,7 +587,7 @@ impl ChildSpan {
 
 impl Drop for ChildSpan {
     fn drop(&mut self) {
-        if let Some((cx, _)) = self.cx.take() {
+        if let Some(cx) = self.cx.take() {
             cx.span().end();
         }
     }

@@ -1,36 +1,48 @@
-//! OTLP export over HTTP/protobuf.
+//! OTLP export over HTTP/protobuf (feature `otlp`) or gRPC (feature `otlp-grpc`).
 //!
-//! Only HTTP/protobuf is built in: gRPC would pull tonic and h2 and roughly double the build of
-//! this crate, and every OpenTelemetry collector and most backends accept OTLP/HTTP (port
-//! 4318). The HTTP client is reqwest's blocking client, which the SDK's batch span processor
-//! and periodic metric reader drive from their own threads, so export never runs on the
-//! application's Tokio runtime.
+//! The SDK's batch span processor and periodic metric reader call the exporters from their own
+//! threads, so export never runs on the application's Tokio runtime.
+//!
+//! - HTTP/protobuf uses reqwest's blocking client, driven directly from those threads.
+//! - gRPC uses tonic, whose channel needs a Tokio runtime for its connection tasks. The
+//!   exporters are built on a one-worker runtime of their own ([`ExportRuntime`]), so that
+//!   `Telemetry::init` works inside or outside the application's runtime, and so that a
+//!   blocking `force_flush` or `shutdown` on a current-thread runtime cannot starve the
+//!   connection it waits for. gRPC is a separate feature because tonic, h2 and hyper's client
+//!   roughly double the build of this crate; every collector also accepts OTLP/HTTP.
+
+#[cfg(feature = "otlp-grpc")]
+mod grpc;
 
 use std::collections::HashMap;
 
 use opentelemetry_otlp::{
     MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
 };
-
 use opentelemetry_sdk::{
     metrics::{MeterProviderBuilder, PeriodicReader},
     trace::TracerProviderBuilder,
 };
 
-use crate::{OtlpConfig, TelemetryError};
+use crate::{OtlpConfig, OtlpProtocol, TelemetryError};
 
-fn url(config: &OtlpConfig, signal: &str) -> Result<String, TelemetryError> {
-    let base = config.endpoint.trim_end_matches('/');
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(TelemetryError::Config {
-            key: "otlp.endpoint",
-            reason: format!(
-                "`{}` is not an http(s) URL; use e.g. `http://127.0.0.1:4318`",
-                config.endpoint
-            ),
-        });
+/// What OTLP export keeps running besides the SDK's threads: the gRPC exporters' runtime, or
+/// nothing. Stopped by [`stop`](Self::stop) or on drop.
+#[derive(Default)]
+pub(crate) struct ExportRuntime {
+    #[cfg(feature = "otlp-grpc")]
+    grpc: Option<grpc::Runtime>,
+}
+
+impl ExportRuntime {
+    /// Stops the runtime without waiting for its tasks (call it after the providers have shut
+    /// down); later calls do nothing.
+    pub(crate) fn stop(&self) {
+        #[cfg(feature = "otlp-grpc")]
+        if let Some(runtime) = &self.grpc {
+            runtime.stop();
+        }
     }
-    Ok(format!("{base}/v1/{signal}"))
 }
 
 /// Adds the OTLP span exporter (batched) and metric reader (periodic) the config asks for.
@@ -38,47 +50,87 @@ pub(crate) fn install(
     config: &OtlpConfig,
     mut tracer: TracerProviderBuilder,
     mut meter: MeterProviderBuilder,
-) -> Result<(TracerProviderBuilder, MeterProviderBuilder), TelemetryError> {
-    if config.traces {
-        tracer = tracer.with_batch_exporter(span_exporter(config)?);
+) -> Result<(TracerProviderBuilder, MeterProviderBuilder, ExportRuntime), TelemetryError> {
+    let ((spans, metrics), runtime) = match config.protocol {
+        OtlpProtocol::HttpProtobuf => (http_exporters(config)?, ExportRuntime::default()),
+        #[cfg(feature = "otlp-grpc")]
+        OtlpProtocol::Grpc => {
+            let base = base_url(config)?;
+            let grpc = grpc::Runtime::start()?;
+            let exporters = grpc.exporters(config, base)?;
+            (exporters, ExportRuntime { grpc: Some(grpc) })
+        }
+        #[cfg(not(feature = "otlp-grpc"))]
+        OtlpProtocol::Grpc => return Err(OtlpProtocol::Grpc.feature_disabled()),
+    };
+    if let Some(spans) = spans {
+        tracer = tracer.with_batch_exporter(spans);
     }
-    if config.metrics {
-        let reader = PeriodicReader::builder(metric_exporter(config)?)
+    if let Some(metrics) = metrics {
+        let reader = PeriodicReader::builder(metrics)
             .with_interval(config.metrics_interval)
             .build();
         meter = meter.with_reader(reader);
     }
-    Ok((tracer, meter))
+    Ok((tracer, meter, runtime))
 }
 
-fn headers(config: &OtlpConfig) -> HashMap<String, String> {
-    config.headers.iter().cloned().collect()
+/// The span and metric exporters, each `None` when its signal is off.
+type Exporters = (Option<SpanExporter>, Option<MetricExporter>);
+
+/// The endpoint without a trailing `/`, which must be an http(s) URL.
+fn base_url(config: &OtlpConfig) -> Result<&str, TelemetryError> {
+    let base = config.endpoint.trim_end_matches('/');
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        let example = match config.protocol {
+            OtlpProtocol::HttpProtobuf => "http://127.0.0.1:4318",
+            OtlpProtocol::Grpc => "http://127.0.0.1:4317",
+        };
+        return Err(TelemetryError::Config {
+            key: "otlp.endpoint",
+            reason: format!(
+                "`{}` is not an http(s) URL; use e.g. `{example}`",
+                config.endpoint
+            ),
+        });
+    }
+    Ok(base)
 }
 
-fn span_exporter(config: &OtlpConfig) -> Result<SpanExporter, TelemetryError> {
-    SpanExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(url(config, "traces")?)
-        .with_timeout(config.timeout)
-        .with_headers(headers(config))
-        .build()
-        .map_err(|source| TelemetryError::Exporter {
-            what: "otlp span",
-            source: source.into(),
-        })
-}
-
-fn metric_exporter(config: &OtlpConfig) -> Result<MetricExporter, TelemetryError> {
-    MetricExporter::builder()
-        .with_http()
-        .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(url(config, "metrics")?)
-        .with_timeout(config.timeout)
-        .with_headers(headers(config))
-        .build()
-        .map_err(|source| TelemetryError::Exporter {
-            what: "otlp metric",
-            source: source.into(),
-        })
+fn http_exporters(config: &OtlpConfig) -> Result<Exporters, TelemetryError> {
+    let base = base_url(config)?;
+    let headers: HashMap<String, String> = config.headers.iter().cloned().collect();
+    let spans = if config.traces {
+        let exporter = SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(format!("{base}/v1/traces"))
+            .with_timeout(config.timeout)
+            .with_headers(headers.clone())
+            .build()
+            .map_err(|source| TelemetryError::Exporter {
+                what: "otlp span",
+                source: source.into(),
+            })?;
+        Some(exporter)
+    } else {
+        None
+    };
+    let metrics = if config.metrics {
+        let exporter = MetricExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(format!("{base}/v1/metrics"))
+            .with_timeout(config.timeout)
+            .with_headers(headers)
+            .build()
+            .map_err(|source| TelemetryError::Exporter {
+                what: "otlp metric",
+                source: source.into(),
+            })?;
+        Some(exporter)
+    } else {
+        None
+    };
+    Ok((spans, metrics))
 }

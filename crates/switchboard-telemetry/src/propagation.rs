@@ -7,7 +7,8 @@
 
 use opentelemetry::{
     Context,
-    propagation::{Extractor, Injector, TextMapCompositePropagator, TextMapPropagator},
+    propagation::{Extractor, Injector, TextMapPropagator},
+    trace::{SpanContext, TraceContextExt, TraceFlags},
 };
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use serde_json::{Map, Value};
@@ -42,20 +43,55 @@ impl Extractor for MetaExtractor<'_> {
     }
 }
 
-pub(crate) fn inject(
-    propagator: &TextMapCompositePropagator,
-    cx: &Context,
-    meta: &mut Map<String, Value>,
-) {
-    propagator.inject_context(cx, &mut MetaInjector(meta));
+/// Writes the trace context and baggage of `cx` into `meta`: what `TraceContextPropagator`
+/// and `BaggagePropagator` write, with the `traceparent` formatted here, which spares the
+/// propagator's formatting machinery on every call.
+pub(crate) fn inject(cx: &Context, meta: &mut Map<String, Value>) {
+    let span = cx.span();
+    let span_context = span.span_context();
+    if span_context.is_valid() {
+        meta.insert(
+            TRACEPARENT.to_owned(),
+            Value::String(traceparent(span_context)),
+        );
+        let state = span_context.trace_state().header();
+        // An empty `tracestate` carries nothing; leave `_meta` uncluttered.
+        if !state.is_empty() {
+            meta.insert(TRACESTATE.to_owned(), Value::String(state));
+        }
+    }
+    BaggagePropagator::new().inject_context(cx, &mut MetaInjector(meta));
+}
+
+/// `00-{trace id}-{span id}-{flags}` in lower-case hex, with only the sampled flag, as
+/// `TraceContextPropagator` writes it.
+fn traceparent(span_context: &SpanContext) -> String {
+    let mut header = String::with_capacity(55);
+    header.push_str("00-");
+    push_hex(&mut header, &span_context.trace_id().to_bytes());
+    header.push('-');
+    push_hex(&mut header, &span_context.span_id().to_bytes());
+    header.push('-');
+    push_hex(
+        &mut header,
+        &[(span_context.trace_flags() & TraceFlags::SAMPLED).to_u8()],
+    );
+    header
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
 }
 
 /// Writes the trace context and baggage of `cx` into `meta` (e.g. a context extracted from an
 /// incoming request, forwarded as is). Prefer
 /// [`Operation::inject_into_meta`](crate::Operation::inject_into_meta) on the call path.
 pub fn inject_context_into_meta(cx: &Context, meta: &mut Map<String, Value>) {
-    TraceContextPropagator::new().inject_context(cx, &mut MetaInjector(meta));
-    BaggagePropagator::new().inject_context(cx, &mut MetaInjector(meta));
+    inject(cx, meta);
 }
 
 /// Reads `traceparent`, `tracestate` and `baggage` from an incoming request's `_meta` into a

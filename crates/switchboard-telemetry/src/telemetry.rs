@@ -13,13 +13,11 @@ use std::{
 use opentelemetry::{
     Context, InstrumentationScope, KeyValue, StringValue, Value,
     metrics::{Counter, Gauge, Histogram, Meter, MeterProvider as _, UpDownCounter},
-    propagation::TextMapCompositePropagator,
     trace::TracerProvider as _,
 };
 use opentelemetry_sdk::{
     Resource,
     metrics::{PeriodicReader, SdkMeterProvider, exporter::PushMetricExporter},
-    propagation::{BaggagePropagator, TraceContextPropagator},
     trace::{Sampler, SdkTracer, SdkTracerProvider, SpanExporter},
 };
 
@@ -27,6 +25,7 @@ use crate::{
     OperationInfo, TelemetryConfig, TelemetryError,
     operation::{CacheDecision, Operation, Rejection, Transport},
     semconv as sc,
+    series::SeriesCache,
 };
 
 /// A server's health, as reported by the health monitor.
@@ -96,10 +95,14 @@ pub(crate) struct Inner {
     tracer_provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
     pub(crate) instruments: Instruments,
-    pub(crate) propagator: TextMapCompositePropagator,
+    /// What operations record, prepared once per kind of operation.
+    pub(crate) series: SeriesCache,
     #[cfg(feature = "prometheus")]
     prometheus: Option<crate::prometheus::Server>,
     shut_down: AtomicBool,
+    /// Last, so that it is dropped after the providers, whose drop may still export.
+    #[cfg(feature = "otlp")]
+    otlp_runtime: crate::otlp::ExportRuntime,
 }
 
 impl fmt::Debug for Inner {
@@ -173,18 +176,15 @@ impl TelemetryBuilder {
             .with_service_name(config.service_name.clone())
             .build();
 
-        let (tracer, meter) = match &config.otlp {
-            None => (tracer, meter),
-            #[cfg(feature = "otlp")]
+        #[cfg(feature = "otlp")]
+        let (tracer, meter, otlp_runtime) = match &config.otlp {
+            None => (tracer, meter, crate::otlp::ExportRuntime::default()),
             Some(otlp) => crate::otlp::install(otlp, tracer, meter)?,
-            #[cfg(not(feature = "otlp"))]
-            Some(_) => {
-                return Err(TelemetryError::FeatureDisabled {
-                    feature: "otlp",
-                    what: "otlp export",
-                });
-            }
         };
+        #[cfg(not(feature = "otlp"))]
+        if let Some(otlp) = &config.otlp {
+            return Err(otlp.protocol.feature_disabled());
+        }
 
         #[cfg(feature = "prometheus")]
         let (meter, prometheus) = match &config.prometheus {
@@ -215,20 +215,18 @@ impl TelemetryBuilder {
             .build();
         let tracer = tracer_provider.tracer_with_scope(scope.clone());
         let instruments = Instruments::new(&meter_provider.meter_with_scope(scope));
-        let propagator = TextMapCompositePropagator::new(vec![
-            Box::new(TraceContextPropagator::new()),
-            Box::new(BaggagePropagator::new()),
-        ]);
         Ok(Telemetry {
             inner: Some(Arc::new(Inner {
                 tracer,
                 tracer_provider,
                 meter_provider,
                 instruments,
-                propagator,
+                series: SeriesCache::default(),
                 #[cfg(feature = "prometheus")]
                 prometheus,
                 shut_down: AtomicBool::new(false),
+                #[cfg(feature = "otlp")]
+                otlp_runtime,
             })),
         })
     }
@@ -260,6 +258,12 @@ impl Telemetry {
     /// Whether this handle records anything.
     pub fn is_enabled(&self) -> bool {
         self.inner.is_some()
+    }
+
+    /// How many series the handle has prepared (0 when disabled).
+    #[cfg(test)]
+    pub(crate) fn series_len(&self) -> usize {
+        self.inner.as_ref().map_or(0, |inner| inner.series.len())
     }
 
     /// Starts the span and timer of one MCP request, as a child of the current OpenTelemetry
@@ -478,6 +482,8 @@ impl Telemetry {
         };
         let traces = inner.tracer_provider.shutdown().map_err(stop);
         let metrics = inner.meter_provider.shutdown().map_err(stop);
+        #[cfg(feature = "otlp")]
+        inner.otlp_runtime.stop();
         traces.and(metrics)
     }
 }
@@ -588,13 +594,5 @@ impl Instruments {
                 "Replicas chosen by the router, by reason.",
             ),
         }
-    }
-
-    pub(crate) fn operation_started(&self, server: &[KeyValue]) {
-        self.in_flight.add(1, server);
-    }
-
-    pub(crate) fn operation_ended(&self, server: &[KeyValue]) {
-        self.in_flight.add(-1, server);
     }
 }

@@ -172,6 +172,19 @@ impl MetricsSnapshot {
         keys
     }
 
+    /// The number of data points (attribute sets) of metric `name`.
+    pub fn data_points(&self, name: &str) -> usize {
+        match self.metric(name).map(Metric::data) {
+            Some(AggregatedMetrics::U64(MetricData::Sum(sum))) => sum.data_points().count(),
+            Some(AggregatedMetrics::I64(MetricData::Sum(sum))) => sum.data_points().count(),
+            Some(AggregatedMetrics::I64(MetricData::Gauge(gauge))) => gauge.data_points().count(),
+            Some(AggregatedMetrics::F64(MetricData::Histogram(histogram))) => {
+                histogram.data_points().count()
+            }
+            _ => 0,
+        }
+    }
+
     /// The sum of the counter (or up-down counter) `name` over the data points that have all
     /// the `wanted` attributes; 0 when none.
     pub fn sum(&self, name: &str, wanted: &[(&str, &str)]) -> i64 {

@@ -124,6 +124,8 @@ struct Live {
 
 struct Inner {
     spec: ServerSpec,
+    /// Whether requests watch the session's `lost` signal (HTTP; see [`Connection::request`]).
+    watch_lost: bool,
     status: watch::Sender<ConnectionStatus>,
     live: RwLock<Option<Live>>,
     lost_reason: Mutex<Option<String>>,
@@ -157,6 +159,7 @@ impl Connection {
     pub fn start(spec: ServerSpec) -> Self {
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let inner = Arc::new(Inner {
+            watch_lost: !matches!(spec.transport, TransportSpec::Stdio(_)),
             spec,
             status: watch::channel(ConnectionStatus::initial()).0,
             live: RwLock::new(None),
@@ -278,6 +281,14 @@ impl Connection {
     /// [`TransportError::ConnectionLost`] if the session is lost while it is in flight. It has
     /// no deadline of its own: wrap it in one (dropping the future cancels the request).
     ///
+    /// How a lost session ends the requests in flight depends on the transport. rmcp's HTTP
+    /// client can leave a request waiting for an answer that never comes when the server dies,
+    /// so each HTTP request also waits on the session's `lost` signal. A stdio session needs no
+    /// such watch (which costs a lock on a per-session waiter list twice per request): when the
+    /// process dies its stdout closes and rmcp fails every request in flight at once, and when
+    /// the session is dropped for another reason the supervisor closes the rmcp service, which
+    /// does the same. Either way the error names why the session was lost.
+    ///
     /// # Errors
     /// The request's failure, classified.
     pub async fn request<T, F, Fut>(&self, op: F) -> Result<T, TransportError>
@@ -286,17 +297,22 @@ impl Connection {
         Fut: Future<Output = Result<T, ServiceError>>,
     {
         let live = self.live()?;
-        let result = tokio::select! {
-            biased;
-            result = op(live.peer) => result,
-            () = live.lost.cancelled() => {
-                return Err(TransportError::ConnectionLost {
-                    server: self.inner.spec.name.clone(),
-                    reason: self.lost_reason(),
-                });
+        let result = if self.inner.watch_lost {
+            tokio::select! {
+                biased;
+                result = op(live.peer) => result,
+                () = live.lost.cancelled() => Err(ServiceError::TransportClosed),
             }
+        } else {
+            op(live.peer).await
         };
         result.map_err(|e| {
+            if matches!(e, ServiceError::TransportClosed) && live.lost.is_cancelled() {
+                return TransportError::ConnectionLost {
+                    server: self.inner.spec.name.clone(),
+                    reason: self.lost_reason(),
+                };
+            }
             let error = TransportError::from_service(&self.inner.spec.name, e);
             // A rejected credential ends the session too: the next one starts from the
             // credential store as it is then (after a new login, for instance).

@@ -63,7 +63,7 @@ use crate::{
     catalog::{Route, ToolEntry},
     config::{Fallback, ResolvedPolicy},
     runtime::PolicyCounters,
-    switchboard::{Inner, ServerSlot},
+    switchboard::{GroupSlot, Inner, ServerSlot},
 };
 
 /// Where a call's answer came from, as far as the cache is concerned.
@@ -650,13 +650,9 @@ async fn call_uncached(
     timeout: Duration,
     policy: &ResolvedPolicy,
 ) -> Result<Answer, Error> {
-    let first_slot = match entry.route {
-        Route::Server(i) => inner.servers.get(i),
-        Route::Group(g) => inner
-            .groups
-            .get(g)
-            .and_then(|g| g.members.first())
-            .and_then(|&i| inner.servers.get(i)),
+    let first_slot = match &entry.route {
+        Route::Server(i) => inner.servers.get(*i),
+        Route::Group(g) => g.members.first().and_then(|&i| inner.servers.get(i)),
     }
     .ok_or_else(|| Error::UnknownServer {
         name: entry.server.to_string(),
@@ -693,8 +689,8 @@ async fn call_uncached(
                 p.meta = request.meta.clone().map(RequestMetaObject::from);
                 p
             };
-            let target = match entry.route {
-                Route::Server(i) => Ok((i, None)),
+            let target = match &entry.route {
+                Route::Server(i) => Ok((*i, None)),
                 Route::Group(g) => route(inner, g, &mut tried, &request.tags)
                     .map(|(i, r, reason)| (i, Some((g, r, reason)))),
             };
@@ -708,7 +704,7 @@ async fn call_uncached(
                     deadline: false,
                 })?;
                 let slot = &inner.servers[i];
-                let guard = replica.map(|(g, r, _)| inner.groups[g].router.start(r));
+                let guard = replica.map(|(g, r, _)| g.router.start(r));
                 let result = attempt(slot, entry, params, policy, safe, deadline).await;
                 if let Some(guard) = guard {
                     let failed = result
@@ -739,15 +735,14 @@ async fn call_uncached(
     }
 }
 
-/// Chooses the replica of group `g` for the next attempt: one not in `tried` while there is
+/// Chooses the replica of `group` for the next attempt: one not in `tried` while there is
 /// one, then any. Returns the server index and the replica index.
 fn route(
     inner: &Inner,
-    g: usize,
+    group: &GroupSlot,
     tried: &mut Vec<usize>,
     tags: &[String],
 ) -> Result<(usize, usize, &'static str), Error> {
-    let group = &inner.groups[g];
     for (r, &i) in group.members.iter().enumerate() {
         let slot = &inner.servers[i];
         let connected = slot

@@ -5,13 +5,16 @@
 //! server offers it. A tool index maps names to servers so that resolving a name on the call
 //! path is a hash lookup.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
+};
 
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 use serde::Serialize;
 use switchboard_core::ServerName;
 
-use crate::{Error, config::NamingPolicy};
+use crate::{Error, config::NamingPolicy, switchboard::GroupSlot};
 
 /// One server's lists, as last fetched.
 #[derive(Debug, Clone, Default)]
@@ -46,12 +49,22 @@ pub struct ToolEntry {
 }
 
 /// Where calls of a tool go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Route {
     /// One server (index into the switchboard's servers).
     Server(usize),
-    /// A replica group (index into the switchboard's groups).
-    Group(usize),
+    /// A replica group, declared or detected.
+    Group(Arc<GroupSlot>),
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Server(a), Self::Server(b)) => a == b,
+            (Self::Group(a), Self::Group(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl ToolEntry {
@@ -135,9 +148,58 @@ pub(crate) struct ServerTools<'a> {
 
 /// A replica group as the index sees it.
 pub(crate) struct GroupTools<'a> {
-    pub(crate) name: &'a ServerName,
-    /// Member server indices.
-    pub(crate) members: &'a [usize],
+    pub(crate) slot: &'a Arc<GroupSlot>,
+    /// The exposed tool names the group offers; `None` for every tool of every member (a
+    /// declared group).
+    pub(crate) tools: Option<&'a BTreeSet<String>>,
+}
+
+/// Replica sets found in the catalogs: every exposed tool name that at least two servers
+/// (among those `eligible`) offer with the same input schema. Servers offering the name with a
+/// different schema are not replicas of each other; each set of two or more servers agreeing
+/// on a schema is one replica set. Returns member set (server indices, ascending) → the tool
+/// names its members share.
+pub(crate) fn detect_replicas(
+    servers: &[ServerTools<'_>],
+    eligible: impl Fn(usize) -> bool,
+) -> BTreeMap<Vec<usize>, BTreeSet<String>> {
+    // Exposed name → [(server, schema)], in server order.
+    let mut offers: BTreeMap<String, Vec<(usize, &rmcp::model::JsonObject)>> = BTreeMap::new();
+    for (i, server) in servers.iter().enumerate() {
+        if !eligible(i) {
+            continue;
+        }
+        for tool in server.tools {
+            offers
+                .entry(server.exposed(tool))
+                .or_default()
+                .push((i, tool.input_schema.as_ref()));
+        }
+    }
+    let mut sets: BTreeMap<Vec<usize>, BTreeSet<String>> = BTreeMap::new();
+    for (name, mut offered) in offers {
+        while let Some((first, schema)) = offered.first().copied() {
+            let (same, rest): (Vec<_>, Vec<_>) =
+                offered.into_iter().partition(|(_, s)| *s == schema);
+            offered = rest;
+            if same.len() >= 2 {
+                let members: Vec<usize> = same.iter().map(|(i, _)| *i).collect();
+                debug_assert_eq!(members.first(), Some(&first));
+                sets.entry(members).or_default().insert(name.clone());
+            }
+        }
+    }
+    sets
+}
+
+impl ServerTools<'_> {
+    /// The name the catalog exposes `tool` under (its rename, if any).
+    fn exposed(&self, tool: &Tool) -> String {
+        self.renames
+            .get(tool.name.as_ref())
+            .cloned()
+            .unwrap_or_else(|| tool.name.to_string())
+    }
 }
 
 impl ToolIndex {
@@ -148,17 +210,10 @@ impl ToolIndex {
         groups: &[GroupTools<'_>],
         naming: NamingPolicy,
     ) -> Self {
-        let exposed = |server: &ServerTools<'_>, tool: &Tool| -> String {
-            server
-                .renames
-                .get(tool.name.as_ref())
-                .cloned()
-                .unwrap_or_else(|| tool.name.to_string())
-        };
         let mut by_name: HashMap<String, Vec<Arc<ToolEntry>>> = HashMap::new();
         for (i, server) in servers.iter().enumerate() {
             for tool in server.tools {
-                let name = exposed(server, tool);
+                let name = server.exposed(tool);
                 by_name
                     .entry(name.clone())
                     .or_default()
@@ -171,31 +226,34 @@ impl ToolIndex {
             }
         }
         let mut members = HashMap::new();
-        for (g, group) in groups.iter().enumerate() {
+        for group in groups {
+            let slot = group.slot;
             let mut seen = std::collections::HashSet::new();
-            for &m in group.members {
+            for &m in &slot.members {
                 let Some(server) = servers.get(m) else {
                     continue;
                 };
                 for tool in server.tools {
-                    let name = exposed(server, tool);
+                    let name = server.exposed(tool);
+                    if group.tools.is_some_and(|only| !only.contains(&name)) {
+                        continue;
+                    }
                     if seen.insert(name.clone()) {
                         by_name
                             .entry(name.clone())
                             .or_default()
                             .push(Arc::new(ToolEntry {
-                                name: format!("{}.{name}", group.name),
-                                server: group.name.clone(),
+                                name: format!("{}.{name}", slot.name),
+                                server: slot.name.clone(),
                                 tool: Arc::clone(tool),
-                                route: Route::Group(g),
+                                route: Route::Group(Arc::clone(slot)),
                             }));
                     }
                 }
             }
             members.insert(
-                group.name.clone(),
-                group
-                    .members
+                slot.name.clone(),
+                slot.members
                     .iter()
                     .filter_map(|&m| servers.get(m).map(|s| s.name.clone()))
                     .collect(),
@@ -381,10 +439,10 @@ mod tests {
             ),
             (ServerName::new("solo"), vec![tool("other")], 0),
         ];
-        let name = ServerName::new("pool");
+        let pool = group("pool", vec![0, 1]);
         let groups = [GroupTools {
-            name: &name,
-            members: &[0, 1],
+            slot: &pool,
+            tools: None,
         }];
         let idx = build(
             &servers,
@@ -394,14 +452,117 @@ mod tests {
         );
         let entry = idx.resolve("search").expect("group");
         assert_eq!(entry.name, "pool.search");
-        assert_eq!(entry.route, Route::Group(0));
+        assert_eq!(entry.route, Route::Group(Arc::clone(&pool)));
         assert_eq!(
-            idx.resolve("pool.extra").map(|e| e.route).ok(),
-            Some(Route::Group(0))
+            idx.resolve("pool.extra").map(|e| e.route.clone()).ok(),
+            Some(Route::Group(Arc::clone(&pool)))
         );
         assert_eq!(
-            idx.resolve("r1.search").map(|e| e.route).ok(),
+            idx.resolve("r1.search").map(|e| e.route.clone()).ok(),
             Some(Route::Server(0))
+        );
+    }
+
+    fn group(name: &str, members: Vec<usize>) -> Arc<GroupSlot> {
+        let replicas = members
+            .iter()
+            .map(|m| switchboard_registry::routing::ReplicaInfo::new(format!("s{m}")))
+            .collect();
+        Arc::new(GroupSlot {
+            name: ServerName::new(name),
+            members,
+            router: switchboard_registry::routing::Router::new(
+                switchboard_registry::routing::Strategy::P2c,
+                replicas,
+                0.5,
+            ),
+        })
+    }
+
+    fn tool_with_schema(name: &str, schema: serde_json::Value) -> Arc<Tool> {
+        let serde_json::Value::Object(schema) = schema else {
+            panic!("a schema is an object");
+        };
+        Arc::new(Tool::new(name.to_owned(), "d", Arc::new(schema)))
+    }
+
+    #[test]
+    fn replicas_are_detected_by_name_and_input_schema() {
+        let query = serde_json::json!({"type": "object", "properties": {"q": {"type": "string"}}});
+        let other =
+            serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
+        let s0 = [tool_with_schema("search", query.clone()), tool("only0")];
+        let s1 = [tool_with_schema("search", query.clone()), tool("shared")];
+        let s2 = [tool_with_schema("search", other.clone()), tool("shared")];
+        let s3 = [tool_with_schema("search", other), tool("shared")];
+        let s4 = [tool_with_schema("search", query)];
+        let names: Vec<ServerName> = (0..5).map(|i| ServerName::new(format!("s{i}"))).collect();
+        let tools: [&[Arc<Tool>]; 5] = [&s0, &s1, &s2, &s3, &s4];
+        let renames = std::collections::BTreeMap::new();
+        let views: Vec<ServerTools<'_>> = names
+            .iter()
+            .zip(tools)
+            .map(|(name, tools)| ServerTools {
+                name,
+                tools,
+                renames: &renames,
+                priority: 0,
+            })
+            .collect();
+        let sets = detect_replicas(&views, |_| true);
+        let expected: BTreeMap<Vec<usize>, BTreeSet<String>> = [
+            (vec![0, 1, 4], ["search".to_owned()].into()),
+            (vec![1, 2, 3], ["shared".to_owned()].into()),
+            (vec![2, 3], ["search".to_owned()].into()),
+        ]
+        .into();
+        assert_eq!(sets, expected);
+        // Servers left out (members of a declared group) take no part.
+        let sets = detect_replicas(&views, |i| i != 4 && i != 3);
+        let expected: BTreeMap<Vec<usize>, BTreeSet<String>> = [
+            (vec![0, 1], ["search".to_owned()].into()),
+            (vec![1, 2], ["shared".to_owned()].into()),
+        ]
+        .into();
+        assert_eq!(sets, expected);
+
+        // Two detected groups share the bare name `search` (different schemas): it stays
+        // ambiguous, while `shared` has one group and resolves to it.
+        let a = group("s0+s1+s4", vec![0, 1, 4]);
+        let b = group("s2+s3", vec![2, 3]);
+        let c = group("s1+s2+s3", vec![1, 2, 3]);
+        let search: BTreeSet<String> = ["search".to_owned()].into();
+        let shared: BTreeSet<String> = ["shared".to_owned()].into();
+        let groups = [
+            GroupTools {
+                slot: &a,
+                tools: Some(&search),
+            },
+            GroupTools {
+                slot: &b,
+                tools: Some(&search),
+            },
+            GroupTools {
+                slot: &c,
+                tools: Some(&shared),
+            },
+        ];
+        let idx = ToolIndex::build(&views, &groups, NamingPolicy::OnCollision);
+        assert!(idx.resolve("search").is_err(), "two schemas, two groups");
+        assert_eq!(
+            idx.resolve("s2+s3.search").map(|e| e.route.clone()).ok(),
+            Some(Route::Group(Arc::clone(&b)))
+        );
+        let entry = idx.resolve("shared").expect("one group");
+        assert_eq!(entry.name, "s1+s2+s3.shared");
+        assert!(
+            idx.resolve("s0+s1+s4.only0").is_err(),
+            "only the shared tools"
+        );
+        assert_eq!(
+            idx.resolve("s3.search").map(|e| e.route.clone()).ok(),
+            Some(Route::Server(3)),
+            "a qualified name still pins a server"
         );
     }
 

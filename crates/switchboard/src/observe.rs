@@ -24,6 +24,7 @@ pub(crate) fn telemetry(settings: &TelemetrySettings) -> Result<Telemetry, Error
             ..PrometheusConfig::default()
         }),
         otlp: settings.otlp_endpoint.as_ref().map(|endpoint| OtlpConfig {
+            protocol: settings.otlp_protocol,
             endpoint: endpoint.clone(),
             ..OtlpConfig::default()
         }),

@@ -94,7 +94,9 @@ pub(crate) struct ServerSlot {
     pub(crate) handed_over: std::sync::atomic::AtomicBool,
 }
 
-/// A replica group: servers offering the same tools, chosen per call by a router.
+/// A replica group: servers offering the same tools, chosen per call by a router. Declared in
+/// the configuration, or detected from equal tool names and input schemas.
+#[derive(Debug)]
 pub(crate) struct GroupSlot {
     pub(crate) name: ServerName,
     /// Member server indices, in the router's replica order.
@@ -105,7 +107,10 @@ pub(crate) struct GroupSlot {
 pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) servers: Vec<ServerSlot>,
-    pub(crate) groups: Vec<GroupSlot>,
+    pub(crate) groups: Vec<Arc<GroupSlot>>,
+    /// Replica groups detected from the catalogs (`routing.detect_replicas`), by member set;
+    /// kept across index rebuilds so their routers keep their latency and load state.
+    detected: std::sync::Mutex<HashMap<Vec<usize>, Arc<GroupSlot>>>,
     by_name: HashMap<ServerName, usize>,
     index: RwLock<Arc<ToolIndex>>,
     watchers: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -124,6 +129,24 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// A server reconnected (a new session, often a new process): every replica group it is
+    /// a member of forgets its latency estimate, so that a penalty from before the restart
+    /// does not keep traffic away.
+    fn reset_routes(&self, server: usize) {
+        let detected = self
+            .detected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect::<Vec<_>>();
+        for group in self.groups.iter().chain(&detected) {
+            if let Some(replica) = group.members.iter().position(|&m| m == server) {
+                group.router.reset(replica);
+            }
+        }
+    }
+
     /// The slot of a server.
     pub(crate) fn slot_of(&self, server: &str) -> Option<&ServerSlot> {
         self.by_name.get(server).map(|&i| &self.servers[i])
@@ -135,11 +158,7 @@ impl Inner {
         let defaults = &self.config.defaults.policies;
         let slot = match entry.route {
             Route::Server(i) => self.servers.get(i),
-            Route::Group(g) => self
-                .groups
-                .get(g)
-                .and_then(|g| g.members.first())
-                .and_then(|&i| self.servers.get(i)),
+            Route::Group(ref g) => g.members.first().and_then(|&i| self.servers.get(i)),
         };
         match slot {
             Some(slot) => {
@@ -362,6 +381,7 @@ impl Switchboard {
             cache,
             read_cache,
             groups,
+            detected: std::sync::Mutex::new(HashMap::new()),
             telemetry,
             audit,
             discovery: RwLock::new(DiscoveryIndex::default()),
@@ -931,49 +951,118 @@ async fn refresh_lists(inner: &Arc<Inner>, i: usize, lists: Lists) {
         .error = error;
 }
 
+/// The router strategy named in the configuration (`None` is the default, p2c).
+fn strategy(name: Option<&str>) -> Option<Strategy> {
+    match name {
+        None | Some("p2c") => Some(Strategy::P2c),
+        Some("round_robin") => Some(Strategy::RoundRobin),
+        Some("weighted") => Some(Strategy::Weighted),
+        Some("priority") => Some(Strategy::Priority),
+        Some("locality") => Some(Strategy::Locality),
+        Some(_) => None,
+    }
+}
+
+/// A replica group over `members` (server indices), with their placements as replica info.
+fn group_slot(config: &Config, name: &str, members: Vec<usize>, strategy: Strategy) -> GroupSlot {
+    let replicas = members
+        .iter()
+        .filter_map(|&i| config.servers.get(i))
+        .map(|server| {
+            let placement = &server.placement;
+            ReplicaInfo {
+                name: server.spec.name.to_string(),
+                weight: placement.weight.unwrap_or(1),
+                priority: placement.priority.unwrap_or(0),
+                region: placement.region.clone(),
+                zone: placement.zone.clone(),
+                tags: placement.tags.iter().cloned().collect(),
+            }
+        })
+        .collect();
+    GroupSlot {
+        name: ServerName::new(name),
+        members,
+        router: Router::new(strategy, replicas, HealthConfig::default().panic_threshold),
+    }
+}
+
 /// Routers of the configured replica groups.
 fn build_groups(
     config: &Config,
     by_name: &HashMap<ServerName, usize>,
-) -> Result<Vec<GroupSlot>, Error> {
+) -> Result<Vec<Arc<GroupSlot>>, Error> {
     let mut groups = Vec::new();
     for (name, settings) in &config.global.groups {
         let invalid = |message: String| Error::InvalidArguments {
             tool: format!("groups.{name}"),
             message,
         };
-        let strategy = match settings.strategy.as_deref() {
-            None | Some("p2c") => Strategy::P2c,
-            Some("round_robin") => Strategy::RoundRobin,
-            Some("weighted") => Strategy::Weighted,
-            Some("priority") => Strategy::Priority,
-            Some("locality") => Strategy::Locality,
-            Some(other) => return Err(invalid(format!("unknown strategy {other:?}"))),
-        };
+        let strategy = strategy(settings.strategy.as_deref()).ok_or_else(|| {
+            invalid(format!(
+                "unknown strategy {:?}",
+                settings.strategy.as_deref().unwrap_or_default()
+            ))
+        })?;
         let mut members = Vec::new();
-        let mut replicas = Vec::new();
         for member in &settings.servers {
             let &i = by_name
                 .get(member.as_str())
                 .ok_or_else(|| invalid(format!("unknown member server {member:?}")))?;
-            let placement = &config.servers[i].placement;
             members.push(i);
-            replicas.push(ReplicaInfo {
-                name: member.clone(),
-                weight: placement.weight.unwrap_or(1),
-                priority: placement.priority.unwrap_or(0),
-                region: placement.region.clone(),
-                zone: placement.zone.clone(),
-                tags: placement.tags.iter().cloned().collect(),
-            });
         }
-        groups.push(GroupSlot {
-            name: ServerName::new(name),
-            members,
-            router: Router::new(strategy, replicas, HealthConfig::default().panic_threshold),
-        });
+        groups.push(Arc::new(group_slot(config, name, members, strategy)));
     }
     Ok(groups)
+}
+
+/// The replica groups detected in the current catalogs, with the tools each one offers.
+/// Members of declared groups take no part. A group keeps its router while its member set
+/// stays the same.
+fn detected_groups(
+    inner: &Inner,
+    views: &[ServerTools<'_>],
+) -> Vec<(Arc<GroupSlot>, std::collections::BTreeSet<String>)> {
+    let global = &inner.config.global;
+    if !global.detect_replicas {
+        return Vec::new();
+    }
+    let declared: std::collections::HashSet<usize> = inner
+        .groups
+        .iter()
+        .flat_map(|g| g.members.iter().copied())
+        .collect();
+    let sets = crate::catalog::detect_replicas(views, |i| !declared.contains(&i));
+    let strategy = strategy(global.detect_strategy.as_deref()).unwrap_or(Strategy::P2c);
+    let mut detected = inner
+        .detected
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    detected.retain(|members, _| sets.contains_key(members));
+    sets.into_iter()
+        .map(|(members, tools)| {
+            let slot = detected.entry(members.clone()).or_insert_with(|| {
+                let mut name = members
+                    .iter()
+                    .filter_map(|&i| views.get(i).map(|v| v.name.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("+");
+                // A server or declared group already named so keeps its name.
+                while inner.by_name.contains_key(name.as_str()) || global.groups.contains_key(&name)
+                {
+                    name.push('+');
+                }
+                let slot = Arc::new(group_slot(&inner.config, &name, members, strategy));
+                tracing::info!(
+                    target: "switchboard::route",
+                    group = %slot.name,
+                    "replica group detected"
+                );
+                slot
+            });
+            (Arc::clone(slot), tools)
+        })
+        .collect()
 }
 
 fn rebuild_index(inner: &Inner) {
@@ -991,14 +1080,6 @@ fn rebuild_index(inner: &Inner) {
             )
         })
         .collect();
-    let groups: Vec<GroupTools<'_>> = inner
-        .groups
-        .iter()
-        .map(|g| GroupTools {
-            name: &g.name,
-            members: &g.members,
-        })
-        .collect();
     let views: Vec<ServerTools<'_>> = inner
         .servers
         .iter()
@@ -1010,6 +1091,16 @@ fn rebuild_index(inner: &Inner) {
             priority: slot.config.placement.priority.unwrap_or(0),
         })
         .collect();
+    let detected = detected_groups(inner, &views);
+    let groups: Vec<GroupTools<'_>> = inner
+        .groups
+        .iter()
+        .map(|slot| GroupTools { slot, tools: None })
+        .chain(detected.iter().map(|(slot, tools)| GroupTools {
+            slot,
+            tools: Some(tools),
+        }))
+        .collect();
     let index = ToolIndex::build(&views, &groups, inner.config.global.naming);
     // Discovery lists a replica group's tools once, under the group, not once per member.
     let members: std::collections::HashSet<usize> = inner
@@ -1017,10 +1108,23 @@ fn rebuild_index(inner: &Inner) {
         .iter()
         .flat_map(|g| g.members.iter().copied())
         .collect();
+    let in_detected_group = |i: usize, entry: &ToolEntry| {
+        let bare = entry
+            .name
+            .strip_prefix(entry.server.as_str())
+            .and_then(|rest| rest.strip_prefix('.'))
+            .unwrap_or(&entry.name);
+        detected
+            .iter()
+            .any(|(slot, tools)| slot.members.contains(&i) && tools.contains(bare))
+    };
     let searchable: Vec<ToolEntry> = index
         .entries()
         .into_iter()
-        .filter(|e| !matches!(e.route, Route::Server(i) if members.contains(&i)))
+        .filter(|e| match e.route {
+            Route::Server(i) => !members.contains(&i) && !in_detected_group(i, e),
+            Route::Group(_) => true,
+        })
         .collect();
     inner
         .discovery
@@ -1042,6 +1146,7 @@ async fn watch_server(
                 ServerEventKind::Connected { generation } if generation > 1 => {
                     if let Some(inner) = inner.upgrade() {
                         inner.servers[i].runtime.reset_health(generation);
+                        inner.reset_routes(i);
                     }
                     Lists::ALL
                 }

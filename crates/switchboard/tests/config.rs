@@ -12,6 +12,7 @@ use switchboard::config::{
     ConfigError, Defaults, Fallback, Format, GlobalSettings, GroupSettings, Placement,
     PolicySettings, RateLimitSettings, RetrySettings, ServerConfig, TelemetrySettings,
 };
+use switchboard::telemetry::OtlpProtocol;
 use switchboard_transport::{
     HttpAuth, HttpSpec, OAuthGrant, OAuthSpec, ProtocolMode, ReconnectPolicy, Secret, StdioSpec,
     TransportSpec,
@@ -899,6 +900,8 @@ fn assert_policies_fixture(config: &Config) {
             zone: Some("eu-west-1a".into()),
             naming: Default::default(),
             groups,
+            detect_replicas: true,
+            detect_strategy: Some("round_robin".into()),
             telemetry: TelemetrySettings::default(),
             audit: None,
         }
@@ -1483,6 +1486,19 @@ fn error_placement_and_routing_values() {
     );
     assert_eq!(
         error_text(
+            "[routing]\ndetect_strategy = \"fastest\"\n",
+            "switchboard.toml"
+        ),
+        "/project/switchboard.toml: routing.detect_strategy: unknown strategy \"fastest\"; \
+         expected \"p2c\", \"round_robin\", \"weighted\", \"priority\" or \"locality\""
+    );
+    assert_eq!(
+        error_text("[routing]\ndetect_replicas = \"yes\"\n", "switchboard.toml"),
+        "/project/switchboard.toml: routing.detect_replicas: expected true or false, found a \
+         string"
+    );
+    assert_eq!(
+        error_text(
             "[servers.a]\ncommand = \"a\"\n[servers.a.tools.t]\nidempotent = \"yes\"\n",
             "switchboard.toml"
         ),
@@ -1524,6 +1540,7 @@ fn expected_telemetry() -> TelemetrySettings {
         sample_ratio: 0.25,
         prometheus_listen: Some("[::1]:9464".parse().expect("a socket address")),
         otlp_endpoint: Some("https://otel.example.com:4318".into()),
+        otlp_protocol: OtlpProtocol::HttpProtobuf,
     }
 }
 
@@ -1623,6 +1640,29 @@ fn an_exporter_enables_telemetry_unless_enabled_is_written() {
     assert_eq!(
         config.global.telemetry.otlp_endpoint.as_deref(),
         Some("https://otel.example.com")
+    );
+}
+
+#[test]
+fn otlp_protocol_is_read_in_both_formats() {
+    let config = parse(
+        "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4317\"\notlp_protocol = \"grpc\"\n",
+        "switchboard.toml",
+    );
+    assert_eq!(config.global.telemetry.otlp_protocol, OtlpProtocol::Grpc);
+    let config = parse(
+        r#"{"switchboard": {"telemetry": {"otlp_protocol": "http/protobuf", "otlp_endpoint": "http://127.0.0.1:4318"}}}"#,
+        "mcp.json",
+    );
+    assert_eq!(
+        config.global.telemetry.otlp_protocol,
+        OtlpProtocol::HttpProtobuf
+    );
+    // Not written: HTTP/protobuf.
+    let config = parse("[telemetry]\nenabled = true\n", "switchboard.toml");
+    assert_eq!(
+        config.global.telemetry.otlp_protocol,
+        OtlpProtocol::HttpProtobuf
     );
 }
 
@@ -1746,8 +1786,18 @@ fn error_other_telemetry_values() {
         ),
         (
             "otlp_endpoint = \"grpc://collector:4317\"",
-            "telemetry.otlp_endpoint: expected an http:// or https:// URL of an OTLP/HTTP \
-             collector, such as \"http://127.0.0.1:4318\"",
+            "telemetry.otlp_endpoint: expected an http:// or https:// URL of an OTLP collector, \
+             such as \"http://127.0.0.1:4318\" (or \"http://127.0.0.1:4317\" with otlp_protocol \
+             = \"grpc\")",
+        ),
+        (
+            "otlp_protocol = \"http/json\"",
+            "telemetry.otlp_protocol: unknown OTLP protocol \"http/json\"; expected \
+             \"http/protobuf\" or \"grpc\"",
+        ),
+        (
+            "otlp_protocol = 4317",
+            "telemetry.otlp_protocol: expected a string, found a number",
         ),
         (
             "otlp_endpoint = \"${NOPE}\"",
@@ -1849,7 +1899,8 @@ fn error_telemetry_and_audit_typos_suggest_the_key() {
     assert_eq!(
         error_text("[telemetry]\nexporter = \"otlp\"\n", "switchboard.toml"),
         "/project/switchboard.toml: telemetry.exporter: unknown key \"exporter\"; expected one \
-         of: enabled, service_name, sample_ratio, prometheus_listen, otlp_endpoint"
+         of: enabled, service_name, sample_ratio, prometheus_listen, otlp_endpoint, \
+         otlp_protocol"
     );
     assert_eq!(
         error_text(

@@ -157,6 +157,16 @@ async fn calls_can_require_capability_tags() {
 
 #[tokio::test]
 async fn a_killed_replica_costs_no_failed_calls_and_gets_traffic_back() {
+    killed_replica("round_robin").await;
+}
+
+#[tokio::test]
+async fn p2c_sends_traffic_back_to_a_restarted_replica() {
+    // P2C weighs a failure like a one-second call; the restart resets that estimate.
+    killed_replica("p2c").await;
+}
+
+async fn killed_replica(strategy: &str) {
     let mut config = Config {
         servers: vec![
             replica("r1", &[], Placement::default()),
@@ -165,7 +175,7 @@ async fn a_killed_replica_costs_no_failed_calls_and_gets_traffic_back() {
         ..Config::default()
     };
     config.defaults.call_timeout = Duration::from_secs(10);
-    group(&mut config, "pool", &["r1", "r2"], "round_robin");
+    group(&mut config, "pool", &["r1", "r2"], strategy);
     let sb = Switchboard::connect(config).await.expect("connect");
     let pid = sb.servers()[0]
         .connection
@@ -210,8 +220,63 @@ async fn a_killed_replica_costs_no_failed_calls_and_gets_traffic_back() {
     let routed = sb.servers()[0].stats.routed - before;
     assert!(
         routed > 0 && served(&sb, "r1", "add").await > 0,
-        "traffic returns to the restarted replica: {routed} of 100 calls routed to r1; {:?}",
+        "{strategy}: traffic returns to the restarted replica: {routed} of 100 calls routed \
+         to r1; {:?}",
         sb.servers()[0]
     );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn replicas_are_detected_by_tool_name_and_schema() {
+    let mut config = Config {
+        servers: vec![
+            replica("a", &[], Placement::default()),
+            replica("b", &[], Placement::default()),
+        ],
+        ..Config::default()
+    };
+    config.global.detect_replicas = true;
+    config.global.detect_strategy = Some("round_robin".to_owned());
+    let sb = Switchboard::connect(config).await.expect("connect");
+    let entry = sb
+        .tool("add")
+        .expect("the bare name means the detected group");
+    assert!(entry.is_group(), "{entry:?}");
+    assert_eq!(entry.name, "a+b.add");
+    assert!(!sb.tool("a.add").expect("qualified").is_group());
+
+    for i in 0..40 {
+        sb.call_with("add", args(json!({"a": i, "b": 1})), uncached())
+            .await
+            .expect("call");
+    }
+    let (a, b) = (served(&sb, "a", "add").await, served(&sb, "b", "add").await);
+    assert_eq!(a + b, 40);
+    assert!(a >= 10 && b >= 10, "round robin over both: a {a}, b {b}");
+
+    // A tool only one server offers is that server's, and discovery lists a replicated tool
+    // once, under its group.
+    sb.call("a.add_tool", args(json!({"name": "extra"})))
+        .await
+        .expect("add_tool");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let extra = loop {
+        if let Ok(entry) = sb.tool("extra") {
+            break entry;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "extra never listed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(extra.name, "a.extra");
+    assert!(!extra.is_group());
+    assert!(sb.tool("add").expect("still a group").is_group());
+    let found: Vec<String> = sb
+        .discover("add two numbers", 20, &Default::default())
+        .into_iter()
+        .map(|hit| hit.name)
+        .filter(|name| name.ends_with(".add"))
+        .collect();
+    assert_eq!(found, ["a+b.add"]);
     sb.shutdown().await;
 }

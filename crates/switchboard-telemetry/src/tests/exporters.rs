@@ -1,6 +1,8 @@
-//! Exporter setup: OTLP/HTTP reaches a collector, configuration errors are clear.
+//! Exporter setup: OTLP/HTTP and OTLP/gRPC reach a collector, configuration errors are clear.
 
-use crate::{OtlpConfig, PrometheusConfig, Telemetry, TelemetryConfig, TelemetryError};
+use crate::{
+    OtlpConfig, OtlpProtocol, PrometheusConfig, Telemetry, TelemetryConfig, TelemetryError,
+};
 
 #[cfg(not(feature = "otlp"))]
 #[test]
@@ -19,6 +21,24 @@ fn otlp_without_the_feature_is_an_error() {
             }
         ),
         "{error}"
+    );
+}
+
+#[cfg(not(feature = "otlp-grpc"))]
+#[test]
+fn otlp_grpc_without_the_feature_is_an_error() {
+    let config = TelemetryConfig {
+        otlp: Some(OtlpConfig {
+            protocol: OtlpProtocol::Grpc,
+            endpoint: "http://127.0.0.1:4317".to_owned(),
+            ..OtlpConfig::default()
+        }),
+        ..Default::default()
+    };
+    let error = Telemetry::init(config).expect_err("feature off");
+    assert_eq!(
+        error.to_string(),
+        "otlp export over grpc needs the `otlp-grpc` feature of switchboard-telemetry, which is off"
     );
 }
 
@@ -210,4 +230,282 @@ fn otlp_http_exports_traces_and_metrics() {
     telemetry
         .shutdown()
         .expect("a second shutdown does nothing");
+}
+
+#[cfg(feature = "otlp-grpc")]
+#[test]
+fn otlp_grpc_config_errors() {
+    let init = |otlp: OtlpConfig| {
+        Telemetry::init(TelemetryConfig {
+            otlp: Some(OtlpConfig {
+                protocol: OtlpProtocol::Grpc,
+                ..otlp
+            }),
+            ..Default::default()
+        })
+        .expect_err("invalid")
+    };
+    let endpoint = |endpoint: &str| OtlpConfig {
+        endpoint: endpoint.to_owned(),
+        ..OtlpConfig::default()
+    };
+    assert_eq!(
+        init(endpoint("127.0.0.1:4317")).to_string(),
+        "invalid telemetry setting `otlp.endpoint`: `127.0.0.1:4317` is not an http(s) URL; use \
+         e.g. `http://127.0.0.1:4317`"
+    );
+    let error = init(endpoint("grpc://127.0.0.1:4317"));
+    assert!(
+        matches!(
+            error,
+            TelemetryError::Config {
+                key: "otlp.endpoint",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let error = init(endpoint("https://otel.example.com:4317"));
+    assert!(error.to_string().contains("no TLS"), "{error}");
+    let secret = OtlpConfig {
+        headers: vec![("authorization".to_owned(), "Bearer s3cr3t\n".to_owned())],
+        ..endpoint("http://127.0.0.1:4317")
+    };
+    assert_eq!(
+        init(secret).to_string(),
+        "invalid telemetry setting `otlp.headers`: the value of `authorization` is not valid \
+         gRPC metadata (visible ASCII)"
+    );
+    let error = init(OtlpConfig {
+        headers: vec![("x tenant".to_owned(), "acme".to_owned())],
+        ..endpoint("http://127.0.0.1:4317")
+    });
+    assert!(
+        matches!(
+            error,
+            TelemetryError::Config {
+                key: "otlp.headers",
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+/// What the gRPC collector received in one export request.
+#[cfg(feature = "otlp-grpc")]
+#[derive(Debug)]
+struct GrpcExport {
+    /// `traces` or `metrics`.
+    service: &'static str,
+    /// The `x-tenant` metadata, empty when absent.
+    tenant: String,
+    /// The names of the spans or metrics.
+    names: Vec<String>,
+}
+
+/// An OTLP/gRPC collector (the generated `TraceService` and `MetricsService` servers) on a
+/// free loopback port, served from a runtime of its own; reports every export request.
+#[cfg(feature = "otlp-grpc")]
+fn grpc_collector() -> (String, std::sync::mpsc::Receiver<GrpcExport>) {
+    use opentelemetry_proto::tonic::collector::{
+        metrics::v1::{
+            ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+            metrics_service_server::{MetricsService, MetricsServiceServer},
+        },
+        trace::v1::{
+            ExportTraceServiceRequest, ExportTraceServiceResponse,
+            trace_service_server::{TraceService, TraceServiceServer},
+        },
+    };
+    use tonic::{Request, Response, Status, transport::server::TcpIncoming};
+
+    struct Collector(std::sync::mpsc::Sender<GrpcExport>);
+
+    impl Collector {
+        fn report(
+            &self,
+            service: &'static str,
+            metadata: &tonic::metadata::MetadataMap,
+            names: Vec<String>,
+        ) {
+            let tenant = metadata
+                .get("x-tenant")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let _ = self.0.send(GrpcExport {
+                service,
+                tenant,
+                names,
+            });
+        }
+    }
+
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: Request<ExportTraceServiceRequest>,
+        ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+            let names = request
+                .get_ref()
+                .resource_spans
+                .iter()
+                .flat_map(|resource| &resource.scope_spans)
+                .flat_map(|scope| &scope.spans)
+                .map(|span| span.name.clone())
+                .collect();
+            self.report("traces", request.metadata(), names);
+            Ok(Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    #[tonic::async_trait]
+    impl MetricsService for Collector {
+        async fn export(
+            &self,
+            request: Request<ExportMetricsServiceRequest>,
+        ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+            let names = request
+                .get_ref()
+                .resource_metrics
+                .iter()
+                .flat_map(|resource| &resource.scope_metrics)
+                .flat_map(|scope| &scope.metrics)
+                .map(|metric| metric.name.clone())
+                .collect();
+            self.report("metrics", request.metadata(), names);
+            Ok(Response::new(ExportMetricsServiceResponse::default()))
+        }
+    }
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let collector = std::sync::Arc::new(Collector(tx));
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("collector runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let served = tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::from_arc(collector.clone()))
+                .add_service(MetricsServiceServer::from_arc(collector))
+                .serve_with_incoming(TcpIncoming::from(listener))
+                .await;
+            if let Err(error) = served {
+                eprintln!("the test collector stopped: {error}");
+            }
+        });
+    });
+    (endpoint, rx)
+}
+
+/// Telemetry exporting to `endpoint` by gRPC, with metadata `x-tenant: acme`.
+#[cfg(feature = "otlp-grpc")]
+fn grpc_telemetry(endpoint: &str) -> Telemetry {
+    let otlp = OtlpConfig {
+        protocol: OtlpProtocol::Grpc,
+        endpoint: format!("{endpoint}/"),
+        headers: vec![("X-Tenant".to_owned(), "acme".to_owned())],
+        timeout: std::time::Duration::from_secs(20),
+        ..OtlpConfig::default()
+    };
+    Telemetry::init(TelemetryConfig {
+        otlp: Some(otlp),
+        ..Default::default()
+    })
+    .expect("init")
+}
+
+/// Records one `tools/call read_file`, flushes, and checks that the collector got the span and
+/// the metrics with the metadata, without waiting for any timeout; then shuts down.
+#[cfg(feature = "otlp-grpc")]
+#[track_caller]
+fn check_grpc_export(telemetry: &Telemetry, requests: &std::sync::mpsc::Receiver<GrpcExport>) {
+    use std::time::{Duration, Instant};
+
+    use crate::{OperationInfo, Outcome};
+
+    telemetry
+        .start_operation(&OperationInfo::tool_call("files", "read_file"))
+        .finish(Outcome::OK);
+    let started = Instant::now();
+    telemetry.force_flush().expect("flush");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "force_flush took {:?}: it waited for a timeout",
+        started.elapsed()
+    );
+
+    let mut seen = std::collections::BTreeMap::new();
+    while seen.len() < 2 {
+        let export = requests
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an export request");
+        assert_eq!(export.tenant, "acme", "{export:?}");
+        seen.insert(export.service, export.names);
+    }
+    assert_eq!(seen["traces"], ["tools/call read_file"]);
+    for metric in ["mcp.client.operation.duration", "switchboard.client.calls"] {
+        assert!(
+            seen["metrics"].iter().any(|name| name == metric),
+            "{metric} in {:?}",
+            seen["metrics"]
+        );
+    }
+
+    let started = Instant::now();
+    telemetry.shutdown().expect("shutdown");
+    telemetry
+        .shutdown()
+        .expect("a second shutdown does nothing");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+}
+
+#[cfg(feature = "otlp-grpc")]
+#[test]
+fn otlp_grpc_exports_traces_and_metrics_outside_a_runtime() {
+    let (endpoint, requests) = grpc_collector();
+    let telemetry = grpc_telemetry(&endpoint);
+    check_grpc_export(&telemetry, &requests);
+}
+
+/// `init`, `force_flush` and `shutdown` on the only thread of a current-thread runtime: the
+/// exporters must not need that thread.
+#[cfg(feature = "otlp-grpc")]
+#[tokio::test(flavor = "current_thread")]
+async fn otlp_grpc_exports_from_a_current_thread_runtime() {
+    let (endpoint, requests) = grpc_collector();
+    let telemetry = grpc_telemetry(&endpoint);
+    check_grpc_export(&telemetry, &requests);
+}
+
+/// Dropping the handle without `shutdown`, inside a runtime, still exports and does not panic.
+#[cfg(feature = "otlp-grpc")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_grpc_exports_on_drop_inside_a_runtime() {
+    use crate::{OperationInfo, Outcome};
+
+    let (endpoint, requests) = grpc_collector();
+    let telemetry = grpc_telemetry(&endpoint);
+    telemetry
+        .start_operation(&OperationInfo::tool_call("files", "read_file"))
+        .finish(Outcome::OK);
+    drop(telemetry);
+    let mut services = std::collections::BTreeSet::new();
+    while services.len() < 2 {
+        let export = requests
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("an export request on drop");
+        services.insert(export.service);
+    }
 }

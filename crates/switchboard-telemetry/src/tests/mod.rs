@@ -4,6 +4,7 @@
 mod exporters;
 mod metrics;
 mod propagation;
+mod series;
 mod traces;
 
 use opentelemetry::trace::SpanKind;

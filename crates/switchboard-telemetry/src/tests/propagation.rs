@@ -176,3 +176,52 @@ fn a_tracing_span_is_the_parent_through_tracing_opentelemetry() {
     assert_eq!(span.parent_span_id, request_span.span_id());
     assert_eq!(parse_traceparent(&meta).0, request_span.trace_id());
 }
+
+#[test]
+fn meta_holds_what_the_w3c_propagators_write() {
+    use std::collections::HashMap;
+
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+
+    let trace_id = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").expect("trace id");
+    let span_id = SpanId::from_hex("b7ad6b7169203331").expect("span id");
+    let state = TraceState::from_key_value([("rojo", "00f067aa0ba902b7"), ("congo", "t61")])
+        .expect("trace state");
+    let contexts = [
+        SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, true, state),
+        SpanContext::new(
+            trace_id,
+            span_id,
+            TraceFlags::NOT_SAMPLED,
+            false,
+            TraceState::NONE,
+        ),
+        // Flags other than `sampled` are not propagated.
+        SpanContext::new(
+            trace_id,
+            span_id,
+            TraceFlags::new(0xff),
+            true,
+            TraceState::NONE,
+        ),
+        SpanContext::empty_context(),
+    ];
+    for span_context in contexts {
+        let cx = Context::new()
+            .with_remote_span_context(span_context)
+            .with_baggage([KeyValue::new("tenant", "acme corp")]);
+        let mut ours = Map::new();
+        inject_context_into_meta(&cx, &mut ours);
+        let mut theirs = HashMap::new();
+        TraceContextPropagator::new().inject_context(&cx, &mut theirs);
+        BaggagePropagator::new().inject_context(&cx, &mut theirs);
+        theirs.retain(|_, value: &mut String| !value.is_empty());
+
+        let ours: HashMap<String, String> = ours
+            .into_iter()
+            .map(|(key, value)| (key, value.as_str().expect("string").to_owned()))
+            .collect();
+        assert_eq!(ours, theirs);
+    }
+}

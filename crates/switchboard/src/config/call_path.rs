@@ -7,6 +7,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use switchboard_core::{ToolRef, validate_server_name};
+use switchboard_telemetry::OtlpProtocol;
 
 use super::{
     AuditSettings, BreakerMode, BreakerSettings, BulkheadSettings, CacheSettings, Config,
@@ -74,7 +75,13 @@ const RETRY_BUDGET_KEYS: &[&str] = &["ratio", "min_per_second"];
 const CACHE_STORE_KEYS: &[&str] = &["max_bytes", "stale_if_error", "redis_url"];
 
 /// Keys of `routing`.
-const ROUTING_KEYS: &[&str] = &["region", "zone", "naming"];
+const ROUTING_KEYS: &[&str] = &[
+    "region",
+    "zone",
+    "naming",
+    "detect_replicas",
+    "detect_strategy",
+];
 
 /// Keys of `groups.<name>`.
 const GROUP_KEYS: &[&str] = &["servers", "strategy"];
@@ -86,6 +93,13 @@ const TELEMETRY_KEYS: &[&str] = &[
     "sample_ratio",
     "prometheus_listen",
     "otlp_endpoint",
+    "otlp_protocol",
+];
+
+/// OTLP protocols by their `OTEL_EXPORTER_OTLP_PROTOCOL` name.
+const OTLP_PROTOCOLS: &[(&str, OtlpProtocol)] = &[
+    ("http/protobuf", OtlpProtocol::HttpProtobuf),
+    ("grpc", OtlpProtocol::Grpc),
 ];
 
 /// Keys of `audit`.
@@ -470,7 +484,7 @@ fn cache_store(
     Ok(())
 }
 
-/// Reads `routing = { region, zone }`.
+/// Reads `routing = { region, zone, naming, detect_replicas, detect_strategy }`.
 fn routing(
     ctx: &Ctx<'_>,
     path: &str,
@@ -482,6 +496,8 @@ fn routing(
         match key.as_str() {
             "region" => global.region = Some(label(ctx, key_path, value)?),
             "zone" => global.zone = Some(label(ctx, key_path, value)?),
+            "detect_replicas" => global.detect_replicas = ctx.boolean(key_path, value)?,
+            "detect_strategy" => global.detect_strategy = Some(strategy(ctx, key_path, value)?),
             "naming" => {
                 global.naming = match ctx.string(key_path, value)? {
                     "on-collision" => NamingPolicy::OnCollision,
@@ -547,8 +563,8 @@ fn groups(
 }
 
 /// Reads `telemetry = { enabled, service_name, sample_ratio, prometheus_listen,
-/// otlp_endpoint }`. Without `enabled`, telemetry is on when an exporter (`prometheus_listen`
-/// or `otlp_endpoint`) is set; a written `enabled` always wins.
+/// otlp_endpoint, otlp_protocol }`. Without `enabled`, telemetry is on when an exporter
+/// (`prometheus_listen` or `otlp_endpoint`) is set; a written `enabled` always wins.
 fn telemetry(ctx: &Ctx<'_>, path: &str, node: &Node) -> Result<TelemetrySettings, ConfigError> {
     let mut telemetry = TelemetrySettings::default();
     let mut enabled = None;
@@ -567,18 +583,36 @@ fn telemetry(ctx: &Ctx<'_>, path: &str, node: &Node) -> Result<TelemetrySettings
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(ctx.error(
                         key_path,
-                        "expected an http:// or https:// URL of an OTLP/HTTP collector, such as \
-                         \"http://127.0.0.1:4318\"",
+                        "expected an http:// or https:// URL of an OTLP collector, such as \
+                         \"http://127.0.0.1:4318\" (or \"http://127.0.0.1:4317\" with \
+                         otlp_protocol = \"grpc\")",
                     ));
                 }
                 telemetry.otlp_endpoint = Some(url);
             }
+            "otlp_protocol" => telemetry.otlp_protocol = otlp_protocol(ctx, key_path, value)?,
             _ => return Err(ctx.unknown_key(path, key, TELEMETRY_KEYS)),
         }
     }
     let exporter = telemetry.prometheus_listen.is_some() || telemetry.otlp_endpoint.is_some();
     telemetry.enabled = enabled.unwrap_or(exporter);
     Ok(telemetry)
+}
+
+/// Reads an OTLP protocol: `"http/protobuf"` or `"grpc"`.
+fn otlp_protocol(ctx: &Ctx<'_>, key: &str, node: &Node) -> Result<OtlpProtocol, ConfigError> {
+    let text = ctx.string(key, node)?;
+    if let Some((_, protocol)) = OTLP_PROTOCOLS.iter().find(|(name, _)| *name == text) {
+        return Ok(*protocol);
+    }
+    let names: Vec<&str> = OTLP_PROTOCOLS.iter().map(|(name, _)| *name).collect();
+    Err(ctx.error(
+        key,
+        format!(
+            "unknown OTLP protocol {text:?}; expected {}",
+            one_of(&names)
+        ),
+    ))
 }
 
 /// Reads a socket address: an IP address and a port, such as `"127.0.0.1:9464"` or

@@ -7,6 +7,8 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use switchboard_telemetry::OtlpProtocol;
+
 /// Per-level policy settings; `None` means "not set here".
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PolicySettings {
@@ -141,6 +143,13 @@ pub struct GlobalSettings {
     pub naming: NamingPolicy,
     /// Replica groups by name. Table `groups.NAME`.
     pub groups: BTreeMap<String, GroupSettings>,
+    /// Whether servers offering a tool under the same name with the same input schema form a
+    /// replica group on their own (named after its members, `a+b`), so that the bare name
+    /// routes among them. Key `routing.detect_replicas`, default `false`. Members of declared
+    /// groups take no part.
+    pub detect_replicas: bool,
+    /// The strategy of detected groups. Key `routing.detect_strategy`, default `p2c`.
+    pub detect_strategy: Option<String>,
     /// Metrics and traces. Table `telemetry`.
     pub telemetry: TelemetrySettings,
     /// The tamper-evident audit log, when set. Table `audit`.
@@ -160,9 +169,12 @@ pub struct TelemetrySettings {
     /// Serve Prometheus metrics on this address (`/metrics`). Key `prometheus_listen`, e.g.
     /// `"127.0.0.1:9464"` (feature `prometheus`).
     pub prometheus_listen: Option<std::net::SocketAddr>,
-    /// Export traces and metrics by OTLP/HTTP to this endpoint. Key `otlp_endpoint`, e.g.
-    /// `"http://127.0.0.1:4318"` (feature `otlp`).
+    /// Export traces and metrics by OTLP to this endpoint. Key `otlp_endpoint`, e.g.
+    /// `"http://127.0.0.1:4318"` (feature `otlp`), or `"http://127.0.0.1:4317"` for gRPC.
     pub otlp_endpoint: Option<String>,
+    /// How OTLP is sent. Key `otlp_protocol`: `"http/protobuf"` (the default) or `"grpc"`
+    /// (feature `otlp-grpc`).
+    pub otlp_protocol: OtlpProtocol,
 }
 
 impl Default for TelemetrySettings {
@@ -173,6 +185,7 @@ impl Default for TelemetrySettings {
             sample_ratio: 1.0,
             prometheus_listen: None,
             otlp_endpoint: None,
+            otlp_protocol: OtlpProtocol::HttpProtobuf,
         }
     }
 }
@@ -202,6 +215,8 @@ impl Default for GlobalSettings {
             zone: None,
             naming: NamingPolicy::default(),
             groups: BTreeMap::new(),
+            detect_replicas: false,
+            detect_strategy: None,
             telemetry: TelemetrySettings::default(),
             audit: None,
         }
