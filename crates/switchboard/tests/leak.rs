@@ -1,0 +1,106 @@
+//! Calls hold no memory once they are done: after a warm-up, thousands more calls through the
+//! full stack (every policy, cache off) over stdio leave the process's live heap where it was.
+//! Resident memory (what `cargo xtask loadtest soak` watches) also moves with the allocator's
+//! own bookkeeping; counting allocated and freed bytes does not.
+//!
+//! This binary holds a single test, so nothing else allocates meanwhile. It needs the testkit
+//! server: `cargo build -p switchboard-testkit` (`cargo xtask test` builds it).
+
+use std::{alloc::System, path::PathBuf, time::Duration};
+
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use switchboard::{
+    CallOptions, Switchboard,
+    rmcp::model::JsonObject,
+    transport::{ServerSpec, StdioSpec, TransportSpec},
+};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const WARM_UP: usize = 2_000;
+const CALLS: usize = 20_000;
+/// Net heap growth allowed over `CALLS` calls: one leaked 16-byte allocation per call would be
+/// 320 KB.
+const MAX_GROWTH: isize = 64 * 1024;
+/// Net live allocations allowed over `CALLS` calls (one leaked allocation per call would be
+/// 20,000).
+const MAX_LIVE: isize = 200;
+
+fn testkit() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target");
+    ["debug", "release"]
+        .iter()
+        .map(|p| root.join(p).join("switchboard-testkit"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("build the testkit server first: cargo build -p switchboard-testkit")
+        })
+}
+
+async fn calls(sb: &Switchboard, n: usize) {
+    let options = CallOptions {
+        no_cache: true,
+        ..CallOptions::default()
+    };
+    let mut arguments = JsonObject::new();
+    arguments.insert("message".to_owned(), "hello".into());
+    // Eight in flight, as an application would.
+    let workers = (0..8).map(|_| {
+        let (sb, arguments, options) = (sb.clone(), arguments.clone(), options.clone());
+        async move {
+            for _ in 0..n / 8 {
+                let output = sb
+                    .call_with("testkit.echo", Some(arguments.clone()), options.clone())
+                    .await
+                    .expect("call");
+                assert!(!output.is_tool_error());
+            }
+        }
+    });
+    futures::future::join_all(workers).await;
+}
+
+#[test]
+fn finished_calls_leave_the_heap_as_it_was() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let spec = ServerSpec::new(
+            "testkit",
+            TransportSpec::Stdio(StdioSpec::new(
+                testkit().display().to_string(),
+                vec!["stdio".to_owned()],
+            )),
+        );
+        let sb = Switchboard::builder()
+            .call_timeout(Duration::from_secs(10))
+            .server(spec)
+            .build()
+            .await
+            .expect("connect");
+        calls(&sb, WARM_UP).await;
+        let region = Region::new(GLOBAL);
+        calls(&sb, CALLS).await;
+        let change = region.change();
+        // A `realloc` is already counted in the allocated or deallocated bytes.
+        let growth = change.bytes_allocated as isize - change.bytes_deallocated as isize;
+        let live = change.allocations as isize - change.deallocations as isize;
+        eprintln!(
+            "over {CALLS} calls: heap {growth:+} bytes, {live:+} live allocations; {change:?}"
+        );
+        assert!(
+            growth < MAX_GROWTH,
+            "the heap grew by {growth} bytes over {CALLS} calls ({:.2} bytes per call): {change:?}",
+            growth as f64 / CALLS as f64
+        );
+        assert!(
+            live < MAX_LIVE,
+            "{live} more allocations are live after {CALLS} calls: {change:?}"
+        );
+        sb.shutdown().await;
+    });
+}
