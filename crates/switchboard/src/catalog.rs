@@ -128,8 +128,6 @@ pub struct TemplateEntry {
 pub(crate) struct ToolIndex {
     /// Bare tool name → entries (one per server or group offering it), in server order.
     by_name: HashMap<String, Vec<Arc<ToolEntry>>>,
-    /// Group name → its member servers.
-    members: HashMap<ServerName, Vec<ServerName>>,
     /// How bare names resolve.
     naming: NamingPolicy,
     /// Server → its naming priority (lower wins a bare name).
@@ -225,7 +223,6 @@ impl ToolIndex {
                     }));
             }
         }
-        let mut members = HashMap::new();
         for group in groups {
             let slot = group.slot;
             let mut seen = std::collections::HashSet::new();
@@ -251,13 +248,6 @@ impl ToolIndex {
                     }
                 }
             }
-            members.insert(
-                slot.name.clone(),
-                slot.members
-                    .iter()
-                    .filter_map(|&m| servers.get(m).map(|s| s.name.clone()))
-                    .collect(),
-            );
         }
         let priority = servers
             .iter()
@@ -265,7 +255,6 @@ impl ToolIndex {
             .collect();
         Self {
             by_name,
-            members,
             naming,
             priority,
         }
@@ -279,23 +268,39 @@ impl ToolIndex {
         if groups.next().is_some() {
             return None;
         }
-        let members = self.members.get(&group.server)?;
+        let Route::Group(slot) = &group.route else {
+            return None;
+        };
         entries
             .iter()
-            .filter(|e| !e.is_group())
-            .all(|e| members.contains(&e.server))
+            .all(|e| match e.route {
+                Route::Server(i) => slot.members.contains(&i),
+                Route::Group(_) => true,
+            })
             .then_some(group)
     }
 
     /// Resolves `server.tool` or a bare unique `tool`.
     pub(crate) fn resolve(&self, name: &str) -> Result<&Arc<ToolEntry>, Error> {
         if let Some((server, tool)) = name.split_once('.')
-            && let Some(entry) = self
-                .by_name
-                .get(tool)
-                .and_then(|entries| entries.iter().find(|e| e.server.as_str() == server))
+            && let Some(entries) = self.by_name.get(tool)
         {
-            return Ok(entry);
+            let mut matching = entries.iter().filter(|e| e.server.as_str() == server);
+            if let Some(entry) = matching.next() {
+                if matching.next().is_none() {
+                    return Ok(entry);
+                }
+                // Detected replica groups share one name; two of them offer this tool with
+                // different input schemas.
+                return Err(Error::AmbiguousTool {
+                    name: tool.to_owned(),
+                    servers: entries
+                        .iter()
+                        .filter(|e| !e.is_group())
+                        .map(|e| e.server.to_string())
+                        .collect(),
+                });
+            }
         }
         let entries = self
             .by_name
@@ -528,9 +533,9 @@ mod tests {
 
         // Two detected groups share the bare name `search` (different schemas): it stays
         // ambiguous, while `shared` has one group and resolves to it.
-        let a = group("s0+s1+s4", vec![0, 1, 4]);
-        let b = group("s2+s3", vec![2, 3]);
-        let c = group("s1+s2+s3", vec![1, 2, 3]);
+        let a = group("replicas", vec![0, 1, 4]);
+        let b = group("replicas", vec![2, 3]);
+        let c = group("replicas", vec![1, 2, 3]);
         let search: BTreeSet<String> = ["search".to_owned()].into();
         let shared: BTreeSet<String> = ["shared".to_owned()].into();
         let groups = [
@@ -549,16 +554,24 @@ mod tests {
         ];
         let idx = ToolIndex::build(&views, &groups, NamingPolicy::OnCollision);
         assert!(idx.resolve("search").is_err(), "two schemas, two groups");
+        let err = idx.resolve("replicas.search").expect_err("two schemas");
         assert_eq!(
-            idx.resolve("s2+s3.search").map(|e| e.route.clone()).ok(),
-            Some(Route::Group(Arc::clone(&b)))
+            err.to_string(),
+            "tool name \"search\" is ambiguous: offered by s0, s1, s2, s3, s4; qualify it as \
+             SERVER.search"
         );
         let entry = idx.resolve("shared").expect("one group");
-        assert_eq!(entry.name, "s1+s2+s3.shared");
+        assert_eq!(entry.name, "replicas.shared");
+        assert_eq!(entry.route, Route::Group(Arc::clone(&c)));
+        assert_eq!(
+            idx.resolve("replicas.shared").map(|e| e.route.clone()).ok(),
+            Some(Route::Group(Arc::clone(&c)))
+        );
         assert!(
-            idx.resolve("s0+s1+s4.only0").is_err(),
+            idx.resolve("replicas.only0").is_err(),
             "only the shared tools"
         );
+        let _ = (&a, &b);
         assert_eq!(
             idx.resolve("s3.search").map(|e| e.route.clone()).ok(),
             Some(Route::Server(3)),

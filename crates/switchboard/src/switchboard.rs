@@ -1016,6 +1016,10 @@ fn build_groups(
     Ok(groups)
 }
 
+/// The server name of every detected replica group's tools (`replicas.search`): the same
+/// whichever servers are members, so names stay stable as replicas come and go.
+const DETECTED_GROUP: &str = "replicas";
+
 /// The replica groups detected in the current catalogs, with the tools each one offers.
 /// Members of declared groups take no part. A group keeps its router while its member set
 /// stays the same.
@@ -1042,23 +1046,24 @@ fn detected_groups(
     sets.into_iter()
         .map(|(members, tools)| {
             let slot = detected.entry(members.clone()).or_insert_with(|| {
-                let mut name = members
-                    .iter()
-                    .filter_map(|&i| views.get(i).map(|v| v.name.as_str()))
-                    .collect::<Vec<_>>()
-                    .join("+");
+                let mut name = DETECTED_GROUP.to_owned();
                 // A server or declared group already named so keeps its name.
                 while inner.by_name.contains_key(name.as_str()) || global.groups.contains_key(&name)
                 {
-                    name.push('+');
+                    name.push('_');
                 }
-                let slot = Arc::new(group_slot(&inner.config, &name, members, strategy));
+                let member_names: Vec<&str> = members
+                    .iter()
+                    .filter_map(|&i| views.get(i).map(|v| v.name.as_str()))
+                    .collect();
                 tracing::info!(
                     target: "switchboard::route",
-                    group = %slot.name,
+                    group = %name,
+                    members = %member_names.join(", "),
+                    tools = %tools.iter().map(String::as_str).collect::<Vec<_>>().join(", "),
                     "replica group detected"
                 );
-                slot
+                Arc::new(group_slot(&inner.config, &name, members, strategy))
             });
             (Arc::clone(slot), tools)
         })

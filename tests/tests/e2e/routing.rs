@@ -243,7 +243,7 @@ async fn replicas_are_detected_by_tool_name_and_schema() {
         .tool("add")
         .expect("the bare name means the detected group");
     assert!(entry.is_group(), "{entry:?}");
-    assert_eq!(entry.name, "a+b.add");
+    assert_eq!(entry.name, "replicas.add");
     assert!(!sb.tool("a.add").expect("qualified").is_group());
 
     for i in 0..40 {
@@ -277,6 +277,21 @@ async fn replicas_are_detected_by_tool_name_and_schema() {
         .map(|hit| hit.name)
         .filter(|name| name.ends_with(".add"))
         .collect();
-    assert_eq!(found, ["a+b.add"]);
+    assert_eq!(found, ["replicas.add"]);
+
+    // Once b offers `extra` too, it joins the group under the same stable name.
+    sb.call("b.add_tool", args(json!({"name": "extra"})))
+        .await
+        .expect("add_tool");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !sb.tool("extra").is_ok_and(|e| e.is_group()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "extra never regrouped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sb.tool("extra").expect("group").name, "replicas.extra");
+    assert_eq!(sb.tool("add").expect("group").name, "replicas.add");
     sb.shutdown().await;
 }

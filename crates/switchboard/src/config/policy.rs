@@ -144,7 +144,7 @@ pub struct GlobalSettings {
     /// Replica groups by name. Table `groups.NAME`.
     pub groups: BTreeMap<String, GroupSettings>,
     /// Whether servers offering a tool under the same name with the same input schema form a
-    /// replica group on their own (named after its members, `a+b`), so that the bare name
+    /// replica group on their own (its tools named `replicas.TOOL`), so that the bare name
     /// routes among them. Key `routing.detect_replicas`, default `false`. Members of declared
     /// groups take no part.
     pub detect_replicas: bool,
