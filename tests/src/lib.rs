@@ -99,12 +99,8 @@ pub fn testkit_stdio(name: &str, knobs: &[&str]) -> ServerSpec {
 /// A server entry with the given policy settings and nothing else configured.
 pub fn server_config(spec: ServerSpec, policies: PolicySettings) -> ServerConfig {
     ServerConfig {
-        spec,
-        disabled: false,
-        call_timeout: None,
-        tools: Default::default(),
         policies,
-        placement: Default::default(),
+        ..ServerConfig::new(spec)
     }
 }
 

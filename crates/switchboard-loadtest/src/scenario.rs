@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use crate::{
     load,
     options::{Budget, Options, Scenario, Schedule, Settings, Shape, Targets, Transport},
-    otel::{self, Exported},
+    otel,
     progress::Progress,
     record::{Percentiles, Recorded, Recorder, bins},
     report::{
@@ -276,7 +276,10 @@ struct Run<'a> {
     bucket: Duration,
     testkit: Option<PathBuf>,
     /// The telemetry handle of the `switchboard+otel` target and what its exporters received.
-    otel: Option<(Telemetry, Arc<Exported>)>,
+    otel: Option<(
+        Telemetry,
+        Arc<switchboard::telemetry::counting::ExportCounts>,
+    )>,
 }
 
 impl Run<'_> {
@@ -877,7 +880,7 @@ impl Run<'_> {
             self.progress
                 .line(&format!("telemetry flush failed: {flushed:?}"));
         }
-        let counts = exported.counts();
+        let counts = exported.snapshot();
         Some(TelemetryReport {
             calls,
             spans_exported: counts.spans,

@@ -17,7 +17,7 @@ use nix::{
 };
 use switchboard::{
     Switchboard,
-    config::{Config, Placement, PolicySettings, ServerConfig, ToolSettings},
+    config::{Config, ServerConfig},
     telemetry::Telemetry,
     transport::{ConnectionState, HttpSpec, ServerSpec, StdioSpec, TransportSpec},
 };
@@ -257,14 +257,7 @@ impl Servers {
             // Crashes are injected on purpose in `faults` and `failover`; never give up on a
             // server.
             spec.reconnect.crash_budget = u32::MAX;
-            config.servers.push(ServerConfig {
-                spec,
-                disabled: false,
-                call_timeout: None,
-                tools: ToolSettings::default(),
-                policies: PolicySettings::default(),
-                placement: Placement::default(),
-            });
+            config.servers.push(ServerConfig::new(spec));
         }
         Ok(config)
     }

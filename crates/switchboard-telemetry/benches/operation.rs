@@ -3,62 +3,28 @@
 //!
 //! "On" is the pipeline of the loadtest's `switchboard+otel` target: spans through a batch span
 //! processor and metrics through a periodic reader (every second), both ending in exporters
-//! that drop what they get. The batch processor's queue holds 2,048 spans; at the rate of this
-//! loop it overflows and drops spans, which costs the recording thread no more than a send.
+//! that count what they get and drop it ([`switchboard_telemetry::counting`]). The batch
+//! processor's queue holds 2,048 spans; at the rate of this loop it overflows and drops spans,
+//! which costs the recording thread no more than a send.
 //!
 //! Run: `cargo bench -p switchboard-telemetry --bench operation`.
 
-use std::{hint::black_box, time::Duration};
+use std::{hint::black_box, sync::Arc, time::Duration};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use opentelemetry_sdk::{
-    error::OTelSdkResult,
-    metrics::{Temporality, data::ResourceMetrics, exporter::PushMetricExporter},
-    trace::{SpanData, SpanExporter},
-};
 use serde_json::Map;
 use switchboard_telemetry::{
     CacheDecision, OperationInfo, Outcome, Telemetry, TelemetryConfig, Transport,
+    counting::{CountingMetricExporter, CountingSpanExporter, ExportCounts},
 };
-
-/// Drops every span.
-#[derive(Debug)]
-struct NoSpans;
-
-impl SpanExporter for NoSpans {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        drop(black_box(batch));
-        Ok(())
-    }
-}
-
-/// Drops every metric export.
-#[derive(Debug)]
-struct NoMetrics;
-
-impl PushMetricExporter for NoMetrics {
-    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        black_box(metrics);
-        Ok(())
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-
-    fn temporality(&self) -> Temporality {
-        Temporality::Cumulative
-    }
-}
 
 fn enabled() -> Telemetry {
     Telemetry::builder(TelemetryConfig::default())
-        .with_batch_span_exporter(NoSpans)
-        .with_metric_exporter(NoMetrics, Duration::from_secs(1))
+        .with_batch_span_exporter(CountingSpanExporter(Arc::new(ExportCounts::default())))
+        .with_metric_exporter(
+            CountingMetricExporter(Arc::new(ExportCounts::default())),
+            Duration::from_secs(1),
+        )
         .build()
         .expect("telemetry")
 }

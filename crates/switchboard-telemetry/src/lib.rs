@@ -75,6 +75,9 @@
 //!   a one-thread Tokio runtime of its own.
 //! - `testing`: the [`testing`] module (in-memory exporters and lookups).
 //!
+//! Always there: the [`counting`] exporters, which count what they receive and drop it, for
+//! measuring telemetry's own cost without a collector ([`TelemetryBuilder`] takes them).
+//!
 //! Asking for an exporter whose feature is off is an error at [`Telemetry::init`]. The
 //! minimum supported Rust version is the workspace's `rust-version` (1.88).
 
@@ -82,6 +85,7 @@
 
 mod audit;
 mod config;
+pub mod counting;
 mod error;
 mod operation;
 #[cfg(feature = "otlp")]

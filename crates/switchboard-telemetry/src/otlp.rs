@@ -100,37 +100,41 @@ fn base_url(config: &OtlpConfig) -> Result<&str, TelemetryError> {
 fn http_exporters(config: &OtlpConfig) -> Result<Exporters, TelemetryError> {
     let base = base_url(config)?;
     let headers: HashMap<String, String> = config.headers.iter().cloned().collect();
-    let spans = if config.traces {
-        let exporter = SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(format!("{base}/v1/traces"))
-            .with_timeout(config.timeout)
-            .with_headers(headers.clone())
-            .build()
-            .map_err(|source| TelemetryError::Exporter {
-                what: "otlp span",
-                source: source.into(),
-            })?;
-        Some(exporter)
-    } else {
-        None
-    };
-    let metrics = if config.metrics {
-        let exporter = MetricExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(format!("{base}/v1/metrics"))
-            .with_timeout(config.timeout)
-            .with_headers(headers)
-            .build()
-            .map_err(|source| TelemetryError::Exporter {
-                what: "otlp metric",
-                source: source.into(),
-            })?;
-        Some(exporter)
-    } else {
-        None
-    };
+    let spans = config
+        .traces
+        .then(|| {
+            SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(format!("{base}/v1/traces"))
+                .with_timeout(config.timeout)
+                .with_headers(headers.clone())
+                .build()
+        })
+        .transpose()
+        .map_err(exporter_error("otlp span"))?;
+    let metrics = config
+        .metrics
+        .then(|| {
+            MetricExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(format!("{base}/v1/metrics"))
+                .with_timeout(config.timeout)
+                .with_headers(headers)
+                .build()
+        })
+        .transpose()
+        .map_err(exporter_error("otlp metric"))?;
     Ok((spans, metrics))
+}
+
+/// Wraps an exporter's build error, naming the exporter.
+fn exporter_error(
+    what: &'static str,
+) -> impl FnOnce(opentelemetry_otlp::ExporterBuildError) -> TelemetryError {
+    move |source| TelemetryError::Exporter {
+        what,
+        source: source.into(),
+    }
 }

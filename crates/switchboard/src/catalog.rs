@@ -176,13 +176,12 @@ pub(crate) fn detect_replicas(
     }
     let mut sets: BTreeMap<Vec<usize>, BTreeSet<String>> = BTreeMap::new();
     for (name, mut offered) in offers {
-        while let Some((first, schema)) = offered.first().copied() {
+        while let Some(&(_, schema)) = offered.first() {
             let (same, rest): (Vec<_>, Vec<_>) =
                 offered.into_iter().partition(|(_, s)| *s == schema);
             offered = rest;
             if same.len() >= 2 {
                 let members: Vec<usize> = same.iter().map(|(i, _)| *i).collect();
-                debug_assert_eq!(members.first(), Some(&first));
                 sets.entry(members).or_default().insert(name.clone());
             }
         }

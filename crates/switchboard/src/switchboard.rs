@@ -29,7 +29,7 @@ use crate::{
         GroupTools, PromptEntry, ResourceEntry, Route, ServerCatalog, ServerTools, TemplateEntry,
         ToolEntry, ToolIndex,
     },
-    config::{Config, PolicySettings, ResolvedPolicy, ServerConfig, ToolSettings},
+    config::{Config, PolicySettings, ResolvedPolicy, ServerConfig},
     discover::DiscoveryIndex,
     runtime::{LatencyView, PolicyStats, ServerRuntime, ToolLimits},
 };
@@ -227,14 +227,7 @@ impl SwitchboardBuilder {
 
     /// Adds a server.
     pub fn server(mut self, spec: ServerSpec) -> Self {
-        self.config.servers.push(ServerConfig {
-            spec,
-            disabled: false,
-            call_timeout: None,
-            tools: ToolSettings::default(),
-            policies: crate::config::PolicySettings::default(),
-            placement: crate::config::Placement::default(),
-        });
+        self.config.servers.push(ServerConfig::new(spec));
         self
     }
 

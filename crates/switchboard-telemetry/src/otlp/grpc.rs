@@ -14,7 +14,7 @@ use opentelemetry_otlp::{MetricExporter, SpanExporter, WithExportConfig, WithTon
 use tokio::runtime::{Builder, Handle};
 use tonic::metadata::{AsciiMetadataValue, MetadataKey, MetadataMap};
 
-use super::Exporters;
+use super::{Exporters, exporter_error};
 use crate::{OtlpConfig, TelemetryError};
 
 /// The runtime of the gRPC exporters: one worker thread, named `switchboard-otlp`.
@@ -59,36 +59,30 @@ impl Runtime {
         let metadata = metadata(config)?;
         // The channels spawn their tasks on the runtime entered here.
         let _entered = self.handle.enter();
-        let spans = if config.traces {
-            let exporter = SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .with_timeout(config.timeout)
-                .with_metadata(metadata.clone())
-                .build()
-                .map_err(|source| TelemetryError::Exporter {
-                    what: "otlp grpc span",
-                    source: source.into(),
-                })?;
-            Some(exporter)
-        } else {
-            None
-        };
-        let metrics = if config.metrics {
-            let exporter = MetricExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .with_timeout(config.timeout)
-                .with_metadata(metadata)
-                .build()
-                .map_err(|source| TelemetryError::Exporter {
-                    what: "otlp grpc metric",
-                    source: source.into(),
-                })?;
-            Some(exporter)
-        } else {
-            None
-        };
+        let spans = config
+            .traces
+            .then(|| {
+                SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(endpoint)
+                    .with_timeout(config.timeout)
+                    .with_metadata(metadata.clone())
+                    .build()
+            })
+            .transpose()
+            .map_err(exporter_error("otlp grpc span"))?;
+        let metrics = config
+            .metrics
+            .then(|| {
+                MetricExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(endpoint)
+                    .with_timeout(config.timeout)
+                    .with_metadata(metadata)
+                    .build()
+            })
+            .transpose()
+            .map_err(exporter_error("otlp grpc metric"))?;
         Ok((spans, metrics))
     }
 

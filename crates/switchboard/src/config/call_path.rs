@@ -286,14 +286,26 @@ fn breaker(ctx: &Ctx<'_>, path: &str, node: &Node) -> Result<BreakerSettings, Co
 
 /// Reads `breaker.mode`.
 fn breaker_mode(ctx: &Ctx<'_>, key: &str, node: &Node) -> Result<BreakerMode, ConfigError> {
+    named(ctx, key, node, BREAKER_MODES, "breaker mode")
+}
+
+/// Reads one of the names in `table` and returns its value; an unknown name is an error that
+/// lists the accepted ones.
+fn named<T: Copy>(
+    ctx: &Ctx<'_>,
+    key: &str,
+    node: &Node,
+    table: &[(&str, T)],
+    what: &str,
+) -> Result<T, ConfigError> {
     let text = ctx.string(key, node)?;
-    if let Some((_, mode)) = BREAKER_MODES.iter().find(|(name, _)| *name == text) {
-        return Ok(*mode);
+    if let Some((_, value)) = table.iter().find(|(name, _)| *name == text) {
+        return Ok(*value);
     }
-    let names: Vec<&str> = BREAKER_MODES.iter().map(|(name, _)| *name).collect();
+    let names: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
     Err(ctx.error(
         key,
-        format!("unknown breaker mode {text:?}; expected {}", one_of(&names)),
+        format!("unknown {what} {text:?}; expected {}", one_of(&names)),
     ))
 }
 
@@ -601,18 +613,7 @@ fn telemetry(ctx: &Ctx<'_>, path: &str, node: &Node) -> Result<TelemetrySettings
 
 /// Reads an OTLP protocol: `"http/protobuf"` or `"grpc"`.
 fn otlp_protocol(ctx: &Ctx<'_>, key: &str, node: &Node) -> Result<OtlpProtocol, ConfigError> {
-    let text = ctx.string(key, node)?;
-    if let Some((_, protocol)) = OTLP_PROTOCOLS.iter().find(|(name, _)| *name == text) {
-        return Ok(*protocol);
-    }
-    let names: Vec<&str> = OTLP_PROTOCOLS.iter().map(|(name, _)| *name).collect();
-    Err(ctx.error(
-        key,
-        format!(
-            "unknown OTLP protocol {text:?}; expected {}",
-            one_of(&names)
-        ),
-    ))
+    named(ctx, key, node, OTLP_PROTOCOLS, "OTLP protocol")
 }
 
 /// Reads a socket address: an IP address and a port, such as `"127.0.0.1:9464"` or

@@ -125,6 +125,19 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// A server with no Switchboard settings of its own: enabled, the defaults' call timeout,
+    /// every tool, the default policies, no placement.
+    pub fn new(spec: ServerSpec) -> Self {
+        Self {
+            spec,
+            disabled: false,
+            call_timeout: None,
+            tools: ToolSettings::default(),
+            policies: PolicySettings::default(),
+            placement: Placement::default(),
+        }
+    }
+
     /// The server's name.
     pub fn name(&self) -> &str {
         self.spec.name.as_str()

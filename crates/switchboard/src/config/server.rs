@@ -10,7 +10,7 @@ use switchboard_transport::{
 };
 
 use super::{
-    ConfigError, Defaults, Placement, PolicySettings, ServerConfig, ToolSettings,
+    ConfigError, Defaults, PolicySettings, ServerConfig, ToolSettings,
     call_path::{self, Level, PLACEMENT_KEYS, POLICY_KEYS, TOOL_ONLY_KEYS},
     expand::is_variable_name,
     node::{Node, child},
@@ -362,14 +362,7 @@ fn with_defaults(name: &str, transport: TransportSpec, defaults: &Defaults) -> S
     let mut spec = ServerSpec::new(name, transport);
     spec.protocol = defaults.protocol;
     spec.handshake_timeout = defaults.connect_timeout;
-    ServerConfig {
-        spec,
-        disabled: false,
-        call_timeout: None,
-        tools: ToolSettings::default(),
-        policies: PolicySettings::default(),
-        placement: Placement::default(),
-    }
+    ServerConfig::new(spec)
 }
 
 /// A server entry of another host's format (`mcpServers`, VS Code's `servers`). Keys that
