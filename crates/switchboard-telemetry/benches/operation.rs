@@ -1,5 +1,5 @@
 //! The per-call cost of telemetry: one `tools/call` recorded the way the facade records it
-//! (`start_operation`, `inject_into_meta`, a cache event, `finish`), with telemetry off and on.
+//! (`start_operation`, `inject_into_meta`, the cache decision, `finish`), with telemetry off and on.
 //!
 //! "On" is the pipeline of the loadtest's `switchboard+otel` target: spans through a batch span
 //! processor and metrics through a periodic reader (every second), both ending in exporters

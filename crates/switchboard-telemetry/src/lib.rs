@@ -87,6 +87,7 @@ mod audit;
 mod config;
 pub mod counting;
 mod error;
+mod intern;
 mod operation;
 #[cfg(feature = "otlp")]
 mod otlp;

@@ -8,8 +8,9 @@ use std::{
 
 use opentelemetry::{
     Context, KeyValue, StringValue, Value,
-    trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer},
+    trace::{Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer},
 };
+use opentelemetry_sdk::trace::Span;
 use serde_json::Map;
 
 use crate::{
@@ -308,8 +309,11 @@ struct Active {
     inner: Arc<Inner>,
     /// The span name, attributes and bound instruments of this kind of operation.
     series: Arc<Series>,
-    /// The parent context with this operation's span.
-    cx: Context,
+    /// This operation's span, owned here rather than put in a [`Context`]: recording on it
+    /// takes no lock, and starting it allocates no shared cell.
+    span: Span,
+    /// The context the operation started in (the parent span, baggage).
+    parent: Context,
     start: Instant,
 }
 
@@ -321,7 +325,8 @@ impl Operation {
 
     pub(crate) fn start(inner: &Arc<Inner>, info: &OperationInfo<'_>, parent: &Context) -> Self {
         let series = inner.series.get(info);
-        let mut span_attrs = Vec::with_capacity(series.metric_attrs.len() + 2);
+        // Room for the resource URI, the session id and the cache decision.
+        let mut span_attrs = Vec::with_capacity(series.metric_attrs.len() + 3);
         if let Target::Resource(uri) = info.target {
             span_attrs.push(KeyValue::new(sc::MCP_RESOURCE_URI, uri.to_owned()));
         }
@@ -334,13 +339,13 @@ impl Operation {
             .with_kind(SpanKind::Client)
             .with_attributes(span_attrs);
         let span = inner.tracer.build_with_context(builder, parent);
-        let cx = parent.with_span(span);
         series.in_flight(&inner.instruments).add(1);
         Self {
             active: Some(Active {
                 inner: Arc::clone(inner),
                 series,
-                cx,
+                span,
+                parent: parent.clone(),
                 start: Instant::now(),
             }),
         }
@@ -351,35 +356,37 @@ impl Operation {
         self.active.is_some()
     }
 
-    /// The OpenTelemetry context holding this operation's span: attach it (`cx.attach()`) to
-    /// make the operation the parent of spans created meanwhile. Empty when disabled.
+    /// An OpenTelemetry context whose span is this operation's (its span context, with the
+    /// parent's baggage): attach it (`cx.attach()`) to make the operation the parent of spans
+    /// created meanwhile, or inject it elsewhere. Record on the operation itself; the context's
+    /// span only carries the ids. Empty when disabled.
     pub fn context(&self) -> Context {
         self.active
             .as_ref()
-            .map_or_else(Context::new, |a| a.cx.clone())
+            .map_or_else(Context::new, Active::context)
     }
 
     /// Writes `traceparent`, `tracestate` and `baggage` for this operation's span into a
     /// request's `_meta` object, so the server continues the trace. Does nothing when disabled.
     pub fn inject_into_meta(&self, meta: &mut Map<String, serde_json::Value>) {
         if let Some(active) = &self.active {
-            crate::propagation::inject(&active.cx, meta);
+            crate::propagation::inject(active.span.span_context(), &active.parent, meta);
         }
     }
 
     /// Adds a span event named `name` with `attrs`.
     pub fn event(&mut self, name: &'static str, attrs: &[Attr<'_>]) {
-        if let Some(active) = &self.active {
-            active.cx.span().add_event(name, key_values(attrs));
+        if let Some(active) = &mut self.active {
+            active.span.add_event(name, key_values(attrs));
         }
     }
 
     /// Records that attempt `attempt` (starting at 1) failed and the call is retried after
     /// `delay`: a `retry` span event and one `switchboard.client.retries`.
     pub fn retry(&mut self, attempt: u32, delay: Duration) {
-        if let Some(active) = &self.active {
+        if let Some(active) = &mut self.active {
             let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-            active.cx.span().add_event(
+            active.span.add_event(
                 sc::EVENT_RETRY,
                 vec![
                     KeyValue::new(sc::RETRY_ATTEMPT, i64::from(attempt)),
@@ -397,10 +404,9 @@ impl Operation {
     /// Records that the retry budget refused a retry: a span event and one
     /// `switchboard.client.retry_budget.exhausted`.
     pub fn retry_budget_exhausted(&mut self) {
-        if let Some(active) = &self.active {
+        if let Some(active) = &mut self.active {
             active
-                .cx
-                .span()
+                .span
                 .add_event(sc::EVENT_RETRY_BUDGET_EXHAUSTED, Vec::new());
             active
                 .inner
@@ -410,12 +416,16 @@ impl Operation {
         }
     }
 
-    /// Records how the cache served the call: a `cache` span event and one
-    /// `switchboard.cache.lookups`.
+    /// Records how the cache served the call: the span attribute `switchboard.cache.decision`,
+    /// a `cache` span event when the cache was consulted (any decision but
+    /// [`Bypass`](CacheDecision::Bypass)), and one `switchboard.cache.lookups`.
     pub fn cache(&mut self, decision: CacheDecision) {
-        if let Some(active) = &self.active {
+        if let Some(active) = &mut self.active {
             let value = KeyValue::new(sc::CACHE_DECISION, decision.as_str());
-            active.cx.span().add_event(sc::EVENT_CACHE, vec![value]);
+            if decision != CacheDecision::Bypass {
+                active.span.add_event(sc::EVENT_CACHE, vec![value.clone()]);
+            }
+            active.span.set_attribute(value);
             active
                 .series
                 .cache_lookups(&active.inner.instruments, decision)
@@ -427,12 +437,11 @@ impl Operation {
     /// as `lower_cost` or `failover`): a `route` span event and one `switchboard.route.choices`
     /// with this operation's server as the group.
     pub fn route(&mut self, replica: &str, reason: &'static str) {
-        if let Some(active) = &self.active {
+        if let Some(active) = &mut self.active {
             let replica = KeyValue::new(sc::ROUTE_REPLICA, name_value(replica));
             let reason = KeyValue::new(sc::ROUTE_REASON, reason);
             active
-                .cx
-                .span()
+                .span
                 .add_event(sc::EVENT_ROUTE, vec![replica.clone(), reason.clone()]);
             let group = KeyValue::new(sc::ROUTE_GROUP, active.series.server_tool[0].value.clone());
             active
@@ -446,11 +455,10 @@ impl Operation {
     /// Records that a local policy rejected an attempt: a `rejected` span event and one
     /// `switchboard.client.rejections`.
     pub fn rejected(&mut self, reason: Rejection) {
-        if let Some(active) = &self.active {
+        if let Some(active) = &mut self.active {
             let value = KeyValue::new(sc::REJECTION_REASON, reason.as_str());
             active
-                .cx
-                .span()
+                .span
                 .add_event(sc::EVENT_REJECTED, vec![value.clone()]);
             active
                 .inner
@@ -468,9 +476,10 @@ impl Operation {
                 let builder = SpanBuilder::from_name(name)
                     .with_kind(SpanKind::Internal)
                     .with_attributes(key_values(attrs));
-                let span = active.inner.tracer.build_with_context(builder, &active.cx);
+                let cx = active.context();
+                let span = active.inner.tracer.build_with_context(builder, &cx);
                 ChildSpan {
-                    cx: Some(active.cx.with_span(span)),
+                    cx: Some(cx.with_span(span)),
                 }
             }
         }
@@ -493,9 +502,14 @@ impl Drop for Operation {
 }
 
 impl Active {
-    fn finish(self, outcome: &Outcome<'_>) {
+    fn context(&self) -> Context {
+        self.parent
+            .with_remote_span_context(self.span.span_context().clone())
+    }
+
+    fn finish(mut self, outcome: &Outcome<'_>) {
         let elapsed = self.start.elapsed().as_secs_f64();
-        let span = self.cx.span();
+        let span = &mut self.span;
         let instruments = &self.inner.instruments;
         let series = &self.series;
         if outcome.is_error() {
@@ -566,7 +580,8 @@ impl ChildSpan {
     /// Writes `traceparent`, `tracestate` and `baggage` for this span into `_meta`.
     pub fn inject_into_meta(&self, meta: &mut Map<String, serde_json::Value>) {
         if let Some(cx) = &self.cx {
-            crate::propagation::inject(cx, meta);
+            let span = cx.span();
+            crate::propagation::inject(span.span_context(), cx, meta);
         }
     }
 

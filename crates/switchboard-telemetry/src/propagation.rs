@@ -43,12 +43,10 @@ impl Extractor for MetaExtractor<'_> {
     }
 }
 
-/// Writes the trace context and baggage of `cx` into `meta`: what `TraceContextPropagator`
-/// and `BaggagePropagator` write, with the `traceparent` formatted here, which spares the
-/// propagator's formatting machinery on every call.
-pub(crate) fn inject(cx: &Context, meta: &mut Map<String, Value>) {
-    let span = cx.span();
-    let span_context = span.span_context();
+/// Writes the trace context of `span_context` and the baggage of `cx` into `meta`: what
+/// `TraceContextPropagator` and `BaggagePropagator` write, with the `traceparent` formatted
+/// here, which spares the propagator's formatting machinery on every call.
+pub(crate) fn inject(span_context: &SpanContext, cx: &Context, meta: &mut Map<String, Value>) {
     if span_context.is_valid() {
         meta.insert(
             TRACEPARENT.to_owned(),
@@ -91,7 +89,7 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 /// incoming request, forwarded as is). Prefer
 /// [`Operation::inject_into_meta`](crate::Operation::inject_into_meta) on the call path.
 pub fn inject_context_into_meta(cx: &Context, meta: &mut Map<String, Value>) {
-    inject(cx, meta);
+    inject(cx.span().span_context(), cx, meta);
 }
 
 /// Reads `traceparent`, `tracestate` and `baggage` from an incoming request's `_meta` into a

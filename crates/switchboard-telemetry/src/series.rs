@@ -16,16 +16,18 @@
 use std::{
     borrow::Cow,
     collections::{HashMap, hash_map::Entry},
-    hash::{DefaultHasher, Hash, Hasher},
+    hash::{BuildHasher, Hash},
     sync::{Arc, OnceLock, PoisonError, RwLock},
 };
 
+use foldhash::fast::FixedState;
 use opentelemetry::{
     KeyValue, Value,
     metrics::{BoundCounter, BoundHistogram, BoundUpDownCounter},
 };
 
 use crate::{
+    intern::intern,
     operation::{CacheDecision, OperationInfo, Target, Transport},
     semconv as sc,
     telemetry::{Instruments, name_value},
@@ -38,7 +40,7 @@ pub(crate) const MAX_SERIES: usize = 1024;
 /// The series of one telemetry handle, by the hash of their [`Key`].
 #[derive(Debug, Default)]
 pub(crate) struct SeriesCache {
-    series: RwLock<HashMap<u64, Arc<Series>>>,
+    series: RwLock<HashMap<u64, Arc<Series>, FixedState>>,
 }
 
 impl SeriesCache {
@@ -112,9 +114,7 @@ impl<'a> Key<'a> {
     }
 
     fn hash64(&self) -> u64 {
-        let mut hasher = DefaultHasher::new();
-        self.hash(&mut hasher);
-        hasher.finish()
+        FixedState::default().hash_one(self)
     }
 }
 
@@ -175,6 +175,7 @@ impl OwnedKey {
 }
 
 /// The span name, the attributes and the bound instruments of one kind of operation.
+
 #[derive(Debug)]
 pub(crate) struct Series {
     key: OwnedKey,
@@ -196,8 +197,8 @@ pub(crate) struct Series {
 
 impl Series {
     fn new(key: Key<'_>) -> Self {
-        let method = name_value(key.method);
-        let server = KeyValue::new(sc::SERVER_NAME, name_value(key.server));
+        let method = kept_value(key.method);
+        let server = KeyValue::new(sc::SERVER_NAME, kept_value(key.server));
 
         let mut metric_attrs = Vec::with_capacity(10);
         metric_attrs.push(KeyValue::new(sc::MCP_METHOD_NAME, method.clone()));
@@ -206,20 +207,20 @@ impl Series {
         server_tool.push(server);
         let span_name: Cow<'static, str> = match key.target {
             Target::Tool(tool) => {
-                let attr = KeyValue::new(sc::GEN_AI_TOOL_NAME, name_value(tool));
+                let attr = KeyValue::new(sc::GEN_AI_TOOL_NAME, kept_value(tool));
                 metric_attrs.push(attr.clone());
                 metric_attrs.push(KeyValue::new(sc::GEN_AI_OPERATION_NAME, sc::EXECUTE_TOOL));
                 server_tool.push(attr);
-                format!("{} {tool}", key.method).into()
+                kept_name(format!("{} {tool}", key.method))
             }
             Target::Prompt(prompt) => {
-                metric_attrs.push(KeyValue::new(sc::GEN_AI_PROMPT_NAME, name_value(prompt)));
-                format!("{} {prompt}", key.method).into()
+                metric_attrs.push(KeyValue::new(sc::GEN_AI_PROMPT_NAME, kept_value(prompt)));
+                kept_name(format!("{} {prompt}", key.method))
             }
-            Target::Resource(_) | Target::None => key.method.to_owned().into(),
+            Target::Resource(_) | Target::None => kept_name(key.method.to_owned()),
         };
         if let Some(version) = key.protocol_version {
-            metric_attrs.push(KeyValue::new(sc::MCP_PROTOCOL_VERSION, name_value(version)));
+            metric_attrs.push(KeyValue::new(sc::MCP_PROTOCOL_VERSION, kept_value(version)));
         }
         if let Some(transport) = key.transport.network_transport() {
             metric_attrs.push(KeyValue::new(sc::NETWORK_TRANSPORT, transport));
@@ -228,7 +229,7 @@ impl Series {
             metric_attrs.push(KeyValue::new(sc::NETWORK_PROTOCOL_NAME, "http"));
         }
         if let Some(address) = key.server_address {
-            metric_attrs.push(KeyValue::new(sc::SERVER_ADDRESS, name_value(address)));
+            metric_attrs.push(KeyValue::new(sc::SERVER_ADDRESS, kept_value(address)));
         }
         if let Some(port) = key.server_port {
             metric_attrs.push(KeyValue::new(sc::SERVER_PORT, i64::from(port)));
@@ -288,4 +289,15 @@ impl Series {
         attrs.push(KeyValue::new(sc::MCP_METHOD_NAME, self.method.clone()));
         attrs
     }
+}
+
+/// `name` as an attribute value: a kept `&'static str` ([`intern`]), which every copy just
+/// copies, or a shared string once too many names are kept.
+fn kept_value(name: &str) -> Value {
+    intern(name).map_or_else(|| name_value(name), Value::from)
+}
+
+/// A span name, kept like [`kept_value`]'s names.
+fn kept_name(name: String) -> Cow<'static, str> {
+    intern(&name).map_or(Cow::Owned(name), Cow::Borrowed)
 }

@@ -188,6 +188,12 @@ impl Connection {
         self.inner.status.borrow().clone()
     }
 
+    /// Calls `f` with the status in place, without copying it; keep `f` short, since status
+    /// updates wait for it.
+    pub fn with_status<R>(&self, f: impl FnOnce(&ConnectionStatus) -> R) -> R {
+        f(&self.inner.status.borrow())
+    }
+
     /// Sessions established so far (1 after the first connection); cheap.
     pub fn generation(&self) -> u64 {
         self.inner.status.borrow().generation
@@ -343,16 +349,31 @@ impl Connection {
     /// See [`Connection::request`].
     pub async fn call_tool(
         &self,
-        mut params: CallToolRequestParams,
+        params: CallToolRequestParams,
+    ) -> Result<CallToolResult, TransportError> {
+        self.call_tool_with(|| params.clone()).await
+    }
+
+    /// Like [`call_tool`](Self::call_tool), with the request made by `params` for each round
+    /// (one, unless the server asks for input), so that nothing is copied for a round that is
+    /// never sent.
+    ///
+    /// # Errors
+    /// As [`call_tool`](Self::call_tool).
+    pub async fn call_tool_with(
+        &self,
+        params: impl Fn() -> CallToolRequestParams + Send,
     ) -> Result<CallToolResult, TransportError> {
         let inputs = self.input_rounds();
         self.request(|peer| async move {
             let mut rounds = InputRounds::new(inputs);
+            let mut round = params();
             loop {
-                match peer.call_tool_once(params.clone()).await? {
+                match peer.call_tool_once(round).await? {
                     CallToolResponse::Complete(result) => return Ok(result),
                     CallToolResponse::InputRequired(required) => {
-                        (params.input_responses, params.request_state) =
+                        round = params();
+                        (round.input_responses, round.request_state) =
                             rounds.answer(required).await?;
                     }
                     // Tasks are opt-in, and Switchboard does not declare them.

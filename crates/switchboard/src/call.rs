@@ -38,7 +38,7 @@ use switchboard_transport::TransportError;
 #[derive(Debug, Clone)]
 struct Request {
     arguments: Option<JsonObject>,
-    /// `_meta` to send (W3C trace context).
+    /// `_meta` to send (W3C trace context), when no [`Operation`] writes it per attempt.
     meta: Option<JsonObject>,
     /// Tags a replica must have.
     tags: Vec<String>,
@@ -282,34 +282,34 @@ impl Switchboard {
         let entry = self.tool_entry(name)?;
         let telemetry = &self.inner.telemetry;
         let mut op = if telemetry.is_enabled() {
-            let status = match entry.route {
-                Route::Server(i) => self.inner.servers[i]
-                    .connection
-                    .as_ref()
-                    .map(|c| c.status()),
-                Route::Group(_) => None,
+            let start = |transport, protocol_version: Option<&str>| {
+                telemetry.start_operation(&OperationInfo {
+                    transport,
+                    protocol_version,
+                    ..OperationInfo::tool_call(&entry.server, &entry.tool.name)
+                })
             };
-            let transport = match self
-                .inner
-                .slot_of(&entry.server)
-                .map(|s| s.config.spec.transport_kind())
-            {
-                Some("stdio") => Transport::Stdio,
-                Some(_) => Transport::Http,
-                None => Transport::Unknown,
-            };
-            telemetry.start_operation(&OperationInfo {
-                transport,
-                protocol_version: status.as_ref().and_then(|s| s.protocol_version.as_deref()),
-                ..OperationInfo::tool_call(&entry.server, &entry.tool.name)
-            })
+            match entry.route {
+                Route::Server(i) => {
+                    let slot = &self.inner.servers[i];
+                    let transport = match slot.config.spec.transport_kind() {
+                        "stdio" => Transport::Stdio,
+                        _ => Transport::Http,
+                    };
+                    match &slot.connection {
+                        // Read in place: copying the status would copy its strings.
+                        Some(c) => {
+                            c.with_status(|s| start(transport, s.protocol_version.as_deref()))
+                        }
+                        None => start(transport, None),
+                    }
+                }
+                Route::Group(_) => start(Transport::Unknown, None),
+            }
         } else {
             // A disabled handle returns a no-op operation without looking at the info.
             telemetry.start_operation(&OperationInfo::tool_call(&entry.server, &entry.tool.name))
         };
-        let mut meta = JsonObject::new();
-        op.inject_into_meta(&mut meta);
-        let meta = (!meta.is_empty()).then_some(meta);
         let audit_arguments = self
             .inner
             .audit
@@ -337,7 +337,9 @@ impl Switchboard {
         let fallback_arguments = policy.fallback.as_ref().and_then(|_| arguments.clone());
         let request = Request {
             arguments,
-            meta,
+            // A cached call's load may outlive this call and its operation: it gets the trace
+            // context written once. An uncached call's attempts write theirs as they are sent.
+            meta: key.as_ref().and_then(|_| trace_meta(&op)),
             tags: options.required_tags,
         };
 
@@ -346,23 +348,31 @@ impl Switchboard {
                 self.call_cached(Arc::clone(&entry), request, deadline, key, &policy, started)
                     .await
             }
-            _ => call_uncached(&self.inner, &entry, &request, deadline, timeout, &policy)
-                .await
-                .map(|answer| {
-                    if let Some(reason) = answer.route {
-                        op.route(&answer.server, reason);
-                    }
-                    CallOutput {
-                        result: answer.result,
-                        provenance: Provenance {
-                            server: answer.server,
-                            latency: started.elapsed(),
-                            attempts: answer.attempts,
-                        },
-                        cache: CacheState::Bypass,
-                        degraded: None,
-                    }
-                }),
+            _ => call_uncached(
+                &self.inner,
+                &entry,
+                &request,
+                Some(&op),
+                deadline,
+                timeout,
+                &policy,
+            )
+            .await
+            .map(|answer| {
+                if let Some(reason) = answer.route {
+                    op.route(&answer.server, reason);
+                }
+                CallOutput {
+                    result: answer.result,
+                    provenance: Provenance {
+                        server: answer.server,
+                        latency: started.elapsed(),
+                        attempts: answer.attempts,
+                    },
+                    cache: CacheState::Bypass,
+                    degraded: None,
+                }
+            }),
         };
         let result = match (result, &policy.fallback) {
             (Ok(output), _) => Ok(output),
@@ -524,6 +534,7 @@ impl Switchboard {
                     &inner,
                     &load_entry,
                     &request,
+                    None,
                     deadline,
                     timeout,
                     &load_policy,
@@ -619,6 +630,7 @@ impl Switchboard {
                     &self.inner,
                     &other_entry,
                     &request,
+                    None,
                     deadline,
                     timeout,
                     &policy,
@@ -639,6 +651,13 @@ impl Switchboard {
     }
 }
 
+/// The `_meta` carrying `op`'s trace context (`None` when telemetry is off).
+fn trace_meta(op: &Operation) -> Option<JsonObject> {
+    let mut meta = JsonObject::new();
+    op.inject_into_meta(&mut meta);
+    (!meta.is_empty()).then_some(meta)
+}
+
 /// The retry loop around attempts, under the overall deadline. Returns the result and the
 /// number of attempts. For a replica group, each attempt goes to a replica chosen by the
 /// group's router, one not tried yet for this call while there is one.
@@ -646,6 +665,7 @@ async fn call_uncached(
     inner: &Inner,
     entry: &ToolEntry,
     request: &Request,
+    trace: Option<&Operation>,
     deadline: Instant,
     timeout: Duration,
     policy: &ResolvedPolicy,
@@ -683,10 +703,15 @@ async fn call_uncached(
     let result = retry
         .call_until(loop_deadline, || {
             attempts += 1;
-            let params = {
+            // Made when sent (once per attempt, unless the server asks for input).
+            let params = || {
                 let mut p = CallToolRequestParams::new(entry.tool.name.clone());
                 p.arguments = request.arguments.clone();
-                p.meta = request.meta.clone().map(RequestMetaObject::from);
+                p.meta = match trace {
+                    Some(op) => trace_meta(op),
+                    None => request.meta.clone(),
+                }
+                .map(RequestMetaObject::from);
                 p
             };
             let target = match &entry.route {
@@ -793,7 +818,7 @@ fn route(
 async fn attempt(
     slot: &ServerSlot,
     entry: &ToolEntry,
-    params: CallToolRequestParams,
+    params: impl Fn() -> CallToolRequestParams + Send,
     policy: &ResolvedPolicy,
     safe: bool,
     deadline: Instant,
@@ -863,19 +888,19 @@ async fn attempt(
         Some(t) => (now + t).min(deadline),
         None => deadline,
     };
-    let result = match tokio::time::timeout_at(attempt_deadline, connection.call_tool(params)).await
-    {
-        Ok(Ok(result)) => Ok(result),
-        Ok(Err(error)) => Err(Error::from(error)),
-        Err(_) => {
-            PolicyCounters::bump(&rt.counters.timeouts);
-            Err(Error::Timeout {
-                server: server.clone(),
-                operation: format!("tools/call {}", entry.tool.name),
-                after: attempt_deadline.saturating_duration_since(now),
-            })
-        }
-    };
+    let result =
+        match tokio::time::timeout_at(attempt_deadline, connection.call_tool_with(params)).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(error)) => Err(Error::from(error)),
+            Err(_) => {
+                PolicyCounters::bump(&rt.counters.timeouts);
+                Err(Error::Timeout {
+                    server: server.clone(),
+                    operation: format!("tools/call {}", entry.tool.name),
+                    after: attempt_deadline.saturating_duration_since(now),
+                })
+            }
+        };
     // An upstream 429/503 drains the local limiters until the server's Retry-After has passed,
     // so this client stops sending instead of queueing more rejections.
     if let Err(Error::Transport(TransportError::Overloaded { retry_after, .. })) = &result {

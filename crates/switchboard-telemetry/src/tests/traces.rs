@@ -129,6 +129,44 @@ fn retried_call_has_retry_event_and_one_child_span_per_attempt() {
 }
 
 #[test]
+fn cache_decision_is_an_attribute_and_an_event_when_the_cache_was_consulted() {
+    let test = TestTelemetry::new();
+    for decision in [CacheDecision::Bypass, CacheDecision::Hit] {
+        let mut op = test.telemetry().start_operation(&OperationInfo {
+            target: Target::Tool(decision.as_str()),
+            ..read_file()
+        });
+        op.cache(decision);
+        op.finish(Outcome::OK);
+    }
+
+    let bypass = client_span(&test, "tools/call bypass");
+    assert_eq!(attr(&bypass, sc::CACHE_DECISION).as_deref(), Some("bypass"));
+    assert!(bypass.events.events.is_empty(), "{:?}", bypass.events);
+    let hit = client_span(&test, "tools/call hit");
+    assert_eq!(attr(&hit, sc::CACHE_DECISION).as_deref(), Some("hit"));
+    let events: Vec<&str> = hit.events.events.iter().map(|e| e.name.as_ref()).collect();
+    assert_eq!(events, [sc::EVENT_CACHE]);
+}
+
+#[test]
+fn context_carries_the_operation_span_ids() {
+    use opentelemetry::trace::TraceContextExt as _;
+
+    let test = TestTelemetry::new();
+    let op = test.telemetry().start_operation(&read_file());
+    let cx = op.context();
+    let ids = cx.span().span_context().clone();
+    op.finish(Outcome::OK);
+
+    let span = client_span(&test, "tools/call read_file");
+    assert_eq!(ids.trace_id(), span.span_context.trace_id());
+    assert_eq!(ids.span_id(), span.span_context.span_id());
+    assert!(!ids.is_remote());
+    assert!(ids.is_sampled());
+}
+
+#[test]
 fn rejection_and_budget_events() {
     let test = TestTelemetry::new();
     let mut op = test.telemetry().start_operation(&read_file());
