@@ -301,7 +301,9 @@ impl CacheDecision {
 #[derive(Debug)]
 #[must_use = "an operation measures until it is finished or dropped"]
 pub struct Operation {
-    active: Option<Active>,
+    /// Boxed: the span is a few hundred bytes, and an operation lives in its caller's future,
+    /// which a disabled operation should not grow.
+    active: Option<Box<Active>>,
 }
 
 #[derive(Debug)]
@@ -341,13 +343,13 @@ impl Operation {
         let span = inner.tracer.build_with_context(builder, parent);
         series.in_flight(&inner.instruments).add(1);
         Self {
-            active: Some(Active {
+            active: Some(Box::new(Active {
                 inner: Arc::clone(inner),
                 series,
                 span,
                 parent: parent.clone(),
                 start: Instant::now(),
-            }),
+            })),
         }
     }
 
@@ -363,7 +365,7 @@ impl Operation {
     pub fn context(&self) -> Context {
         self.active
             .as_ref()
-            .map_or_else(Context::new, Active::context)
+            .map_or_else(Context::new, |active| active.context())
     }
 
     /// Writes `traceparent`, `tracestate` and `baggage` for this operation's span into a
