@@ -102,6 +102,10 @@ pub struct OtlpConfig {
     pub timeout: Duration,
     /// How often metrics are pushed.
     pub metrics_interval: Duration,
+    /// A PEM file of CA certificates to trust for an `https://` gRPC endpoint, besides the
+    /// system's roots (`OTEL_EXPORTER_OTLP_CERTIFICATE`), e.g. a private collector's CA. Only
+    /// with [`OtlpProtocol::Grpc`]; http/protobuf export trusts the system's roots.
+    pub certificate: Option<std::path::PathBuf>,
 }
 
 impl Default for OtlpConfig {
@@ -114,6 +118,7 @@ impl Default for OtlpConfig {
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
             metrics_interval: Duration::from_secs(60),
+            certificate: None,
         }
     }
 }

@@ -72,7 +72,8 @@
 //! - `prometheus`: [`PrometheusConfig`] serves `/metrics` (opentelemetry-prometheus, axum).
 //! - `otlp`: [`OtlpConfig`] exports traces and metrics over OTLP/HTTP protobuf.
 //! - `otlp-grpc` (implies `otlp`): [`OtlpProtocol::Grpc`] exports over OTLP/gRPC (tonic), on
-//!   a one-thread Tokio runtime of its own.
+//!   a one-thread Tokio runtime of its own; `https://` endpoints use TLS (rustls, the system's
+//!   roots and [`OtlpConfig::certificate`]).
 //! - `testing`: the [`testing`] module (in-memory exporters and lookups).
 //!
 //! Always there: the [`counting`] exporters, which count what they receive and drop it, for

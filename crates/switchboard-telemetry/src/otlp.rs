@@ -99,6 +99,16 @@ fn base_url(config: &OtlpConfig) -> Result<&str, TelemetryError> {
 
 fn http_exporters(config: &OtlpConfig) -> Result<Exporters, TelemetryError> {
     let base = base_url(config)?;
+    if let Some(certificate) = &config.certificate {
+        return Err(TelemetryError::Config {
+            key: "otlp.certificate",
+            reason: format!(
+                "`{}`: a CA certificate file is supported with the grpc protocol; http/protobuf \
+                 export trusts the system's roots",
+                certificate.display()
+            ),
+        });
+    }
     let headers: HashMap<String, String> = config.headers.iter().cloned().collect();
     let spans = config
         .traces

@@ -26,6 +26,7 @@ pub(crate) fn telemetry(settings: &TelemetrySettings) -> Result<Telemetry, Error
         otlp: settings.otlp_endpoint.as_ref().map(|endpoint| OtlpConfig {
             protocol: settings.otlp_protocol,
             endpoint: endpoint.clone(),
+            certificate: settings.otlp_certificate.clone(),
             ..OtlpConfig::default()
         }),
     };

@@ -1541,6 +1541,7 @@ fn expected_telemetry() -> TelemetrySettings {
         prometheus_listen: Some("[::1]:9464".parse().expect("a socket address")),
         otlp_endpoint: Some("https://otel.example.com:4318".into()),
         otlp_protocol: OtlpProtocol::HttpProtobuf,
+        otlp_certificate: None,
     }
 }
 
@@ -1663,6 +1664,27 @@ fn otlp_protocol_is_read_in_both_formats() {
     assert_eq!(
         config.global.telemetry.otlp_protocol,
         OtlpProtocol::HttpProtobuf
+    );
+}
+
+#[test]
+fn otlp_certificate_is_relative_to_the_configuration_file() {
+    let config = parse(
+        "[telemetry]\notlp_endpoint = \"https://otel.internal:4317\"\notlp_protocol = \"grpc\"\n\
+         otlp_certificate = \"certs/ca.pem\"\n",
+        "switchboard.toml",
+    );
+    assert_eq!(
+        config.global.telemetry.otlp_certificate,
+        Some(PathBuf::from("/project/certs/ca.pem"))
+    );
+    let config = parse(
+        r#"{"switchboard": {"telemetry": {"otlp_certificate": "${HOME}/ca.pem"}}}"#,
+        "mcp.json",
+    );
+    assert_eq!(
+        config.global.telemetry.otlp_certificate,
+        Some(PathBuf::from("/home/me/ca.pem"))
     );
 }
 
@@ -1800,6 +1822,10 @@ fn error_other_telemetry_values() {
             "telemetry.otlp_protocol: expected a string, found a number",
         ),
         (
+            "otlp_certificate = \"\"",
+            "telemetry.otlp_certificate: the CA certificate's path cannot be empty",
+        ),
+        (
             "otlp_endpoint = \"${NOPE}\"",
             "telemetry.otlp_endpoint: environment variable \"NOPE\" is not set; set it, or give \
              a default with ${NOPE:-default}",
@@ -1900,7 +1926,7 @@ fn error_telemetry_and_audit_typos_suggest_the_key() {
         error_text("[telemetry]\nexporter = \"otlp\"\n", "switchboard.toml"),
         "/project/switchboard.toml: telemetry.exporter: unknown key \"exporter\"; expected one \
          of: enabled, service_name, sample_ratio, prometheus_listen, otlp_endpoint, \
-         otlp_protocol"
+         otlp_protocol, otlp_certificate"
     );
     assert_eq!(
         error_text(

@@ -12,7 +12,10 @@ use std::sync::{Mutex, PoisonError};
 
 use opentelemetry_otlp::{MetricExporter, SpanExporter, WithExportConfig, WithTonicConfig};
 use tokio::runtime::{Builder, Handle};
-use tonic::metadata::{AsciiMetadataValue, MetadataKey, MetadataMap};
+use tonic::{
+    metadata::{AsciiMetadataValue, MetadataKey, MetadataMap},
+    transport::{Certificate, ClientTlsConfig},
+};
 
 use super::{Exporters, exporter_error};
 use crate::{OtlpConfig, TelemetryError};
@@ -47,39 +50,37 @@ impl Runtime {
         config: &OtlpConfig,
         endpoint: &str,
     ) -> Result<Exporters, TelemetryError> {
-        if endpoint.starts_with("https://") {
-            return Err(TelemetryError::Config {
-                key: "otlp.endpoint",
-                reason: format!(
-                    "`{endpoint}`: gRPC export has no TLS in this build; use `http://` (e.g. a \
-                     local collector on port 4317) or the http/protobuf protocol for `https://`"
-                ),
-            });
-        }
+        let tls = tls(config, endpoint)?;
         let metadata = metadata(config)?;
         // The channels spawn their tasks on the runtime entered here.
         let _entered = self.handle.enter();
         let spans = config
             .traces
             .then(|| {
-                SpanExporter::builder()
+                let builder = SpanExporter::builder()
                     .with_tonic()
                     .with_endpoint(endpoint)
                     .with_timeout(config.timeout)
-                    .with_metadata(metadata.clone())
-                    .build()
+                    .with_metadata(metadata.clone());
+                match tls.clone() {
+                    Some(tls) => builder.with_tls_config(tls).build(),
+                    None => builder.build(),
+                }
             })
             .transpose()
             .map_err(exporter_error("otlp grpc span"))?;
         let metrics = config
             .metrics
             .then(|| {
-                MetricExporter::builder()
+                let builder = MetricExporter::builder()
                     .with_tonic()
                     .with_endpoint(endpoint)
                     .with_timeout(config.timeout)
-                    .with_metadata(metadata)
-                    .build()
+                    .with_metadata(metadata);
+                match tls {
+                    Some(tls) => builder.with_tls_config(tls).build(),
+                    None => builder.build(),
+                }
             })
             .transpose()
             .map_err(exporter_error("otlp grpc metric"))?;
@@ -104,6 +105,38 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The TLS settings of an `https://` endpoint: the system's roots and `otlp.certificate`.
+/// `None` for `http://`, where a certificate is a mistake worth reporting.
+fn tls(config: &OtlpConfig, endpoint: &str) -> Result<Option<ClientTlsConfig>, TelemetryError> {
+    if !endpoint.starts_with("https://") {
+        return match &config.certificate {
+            Some(certificate) => Err(TelemetryError::Config {
+                key: "otlp.certificate",
+                reason: format!(
+                    "`{}` is set but the endpoint `{endpoint}` is not https://",
+                    certificate.display()
+                ),
+            }),
+            None => Ok(None),
+        };
+    }
+    let tls = ClientTlsConfig::new().with_native_roots();
+    let Some(path) = &config.certificate else {
+        return Ok(Some(tls));
+    };
+    let pem = std::fs::read(path).map_err(|error| TelemetryError::Config {
+        key: "otlp.certificate",
+        reason: format!("cannot read `{}`: {error}", path.display()),
+    })?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(TelemetryError::Config {
+            key: "otlp.certificate",
+            reason: format!("`{}` holds no PEM certificate", path.display()),
+        });
+    }
+    Ok(Some(tls.ca_certificate(Certificate::from_pem(pem))))
 }
 
 /// `otlp.headers` as gRPC metadata. Values are never quoted back: they may be credentials.

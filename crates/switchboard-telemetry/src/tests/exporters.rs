@@ -265,8 +265,52 @@ fn otlp_grpc_config_errors() {
         ),
         "{error}"
     );
-    let error = init(endpoint("https://otel.example.com:4317"));
-    assert!(error.to_string().contains("no TLS"), "{error}");
+    let error = init(OtlpConfig {
+        certificate: Some(fixture("ca.pem")),
+        ..endpoint("http://127.0.0.1:4317")
+    });
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "invalid telemetry setting `otlp.certificate`: `{}` is set but the endpoint \
+             `http://127.0.0.1:4317` is not https://",
+            fixture("ca.pem").display()
+        )
+    );
+    let error = init(OtlpConfig {
+        certificate: Some(fixture("missing.pem")),
+        ..endpoint("https://127.0.0.1:4317")
+    });
+    assert!(
+        error.to_string().contains("cannot read") && error.to_string().contains("missing.pem"),
+        "{error}"
+    );
+    let error = init(OtlpConfig {
+        certificate: Some(fixture("collector.key")),
+        ..endpoint("https://127.0.0.1:4317")
+    });
+    assert!(
+        error.to_string().ends_with("holds no PEM certificate"),
+        "{error}"
+    );
+    let error = Telemetry::init(TelemetryConfig {
+        otlp: Some(OtlpConfig {
+            certificate: Some(fixture("ca.pem")),
+            ..endpoint("https://127.0.0.1:4318")
+        }),
+        ..Default::default()
+    })
+    .expect_err("a certificate with http/protobuf");
+    assert!(
+        matches!(
+            error,
+            TelemetryError::Config {
+                key: "otlp.certificate",
+                ..
+            }
+        ),
+        "{error}"
+    );
     let secret = OtlpConfig {
         headers: vec![("authorization".to_owned(), "Bearer s3cr3t\n".to_owned())],
         ..endpoint("http://127.0.0.1:4317")
@@ -304,10 +348,30 @@ struct GrpcExport {
     names: Vec<String>,
 }
 
+/// A file of `tests/fixtures`: a test CA (`ca.pem`) and the certificate and key it signed for
+/// the TLS collector (`collector.pem`, `collector.key`; `localhost` and `127.0.0.1`).
+#[cfg(feature = "otlp-grpc")]
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
 /// An OTLP/gRPC collector (the generated `TraceService` and `MetricsService` servers) on a
 /// free loopback port, served from a runtime of its own; reports every export request.
 #[cfg(feature = "otlp-grpc")]
 fn grpc_collector() -> (String, std::sync::mpsc::Receiver<GrpcExport>) {
+    start_grpc_collector(false)
+}
+
+/// [`grpc_collector`] over TLS, with the fixtures' certificate: `https://127.0.0.1:PORT`.
+#[cfg(feature = "otlp-grpc")]
+fn grpc_tls_collector() -> (String, std::sync::mpsc::Receiver<GrpcExport>) {
+    start_grpc_collector(true)
+}
+
+#[cfg(feature = "otlp-grpc")]
+fn start_grpc_collector(tls: bool) -> (String, std::sync::mpsc::Receiver<GrpcExport>) {
     use opentelemetry_proto::tonic::collector::{
         metrics::v1::{
             ExportMetricsServiceRequest, ExportMetricsServiceResponse,
@@ -382,9 +446,19 @@ fn grpc_collector() -> (String, std::sync::mpsc::Receiver<GrpcExport>) {
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
-    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    let scheme = if tls { "https" } else { "http" };
+    let endpoint = format!("{scheme}://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = std::sync::mpsc::channel();
     let collector = std::sync::Arc::new(Collector(tx));
+    let mut server = tonic::transport::Server::builder();
+    if tls {
+        let read = |name| std::fs::read(fixture(name)).expect("fixture");
+        let identity =
+            tonic::transport::Identity::from_pem(read("collector.pem"), read("collector.key"));
+        server = server
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .expect("tls config");
+    }
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -392,7 +466,7 @@ fn grpc_collector() -> (String, std::sync::mpsc::Receiver<GrpcExport>) {
             .expect("collector runtime");
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let served = tonic::transport::Server::builder()
+            let served = server
                 .add_service(TraceServiceServer::from_arc(collector.clone()))
                 .add_service(MetricsServiceServer::from_arc(collector))
                 .serve_with_incoming(TcpIncoming::from(listener))
@@ -408,11 +482,18 @@ fn grpc_collector() -> (String, std::sync::mpsc::Receiver<GrpcExport>) {
 /// Telemetry exporting to `endpoint` by gRPC, with metadata `x-tenant: acme`.
 #[cfg(feature = "otlp-grpc")]
 fn grpc_telemetry(endpoint: &str) -> Telemetry {
+    grpc_telemetry_trusting(endpoint, None)
+}
+
+/// [`grpc_telemetry`] trusting the CA in `certificate` as well as the system's roots.
+#[cfg(feature = "otlp-grpc")]
+fn grpc_telemetry_trusting(endpoint: &str, certificate: Option<std::path::PathBuf>) -> Telemetry {
     let otlp = OtlpConfig {
         protocol: OtlpProtocol::Grpc,
         endpoint: format!("{endpoint}/"),
         headers: vec![("X-Tenant".to_owned(), "acme".to_owned())],
         timeout: std::time::Duration::from_secs(20),
+        certificate,
         ..OtlpConfig::default()
     };
     Telemetry::init(TelemetryConfig {
@@ -477,6 +558,39 @@ fn otlp_grpc_exports_traces_and_metrics_outside_a_runtime() {
     let (endpoint, requests) = grpc_collector();
     let telemetry = grpc_telemetry(&endpoint);
     check_grpc_export(&telemetry, &requests);
+}
+
+/// TLS to a collector whose certificate a private CA signed, trusted through
+/// `otlp.certificate`.
+#[cfg(feature = "otlp-grpc")]
+#[test]
+fn otlp_grpc_exports_over_tls_with_a_private_ca() {
+    let (endpoint, requests) = grpc_tls_collector();
+    assert!(endpoint.starts_with("https://127.0.0.1:"), "{endpoint}");
+    let telemetry = grpc_telemetry_trusting(&endpoint, Some(fixture("ca.pem")));
+    check_grpc_export(&telemetry, &requests);
+}
+
+/// Without the CA, the collector's certificate is not trusted: nothing reaches it.
+#[cfg(feature = "otlp-grpc")]
+#[test]
+fn otlp_grpc_over_tls_refuses_an_untrusted_collector() {
+    use crate::{OperationInfo, Outcome};
+
+    let (endpoint, requests) = grpc_tls_collector();
+    let telemetry = grpc_telemetry_trusting(&endpoint, None);
+    telemetry
+        .start_operation(&OperationInfo::tool_call("files", "read_file"))
+        .finish(Outcome::OK);
+    // The export fails (the handshake does), whether or not flush reports it.
+    let _ = telemetry.force_flush();
+    assert!(
+        requests
+            .recv_timeout(std::time::Duration::from_secs(2))
+            .is_err(),
+        "an untrusted collector received an export"
+    );
+    let _ = telemetry.shutdown();
 }
 
 /// `init`, `force_flush` and `shutdown` on the only thread of a current-thread runtime: the

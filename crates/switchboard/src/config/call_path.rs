@@ -94,6 +94,7 @@ const TELEMETRY_KEYS: &[&str] = &[
     "prometheus_listen",
     "otlp_endpoint",
     "otlp_protocol",
+    "otlp_certificate",
 ];
 
 /// OTLP protocols by their `OTEL_EXPORTER_OTLP_PROTOCOL` name.
@@ -575,7 +576,7 @@ fn groups(
 }
 
 /// Reads `telemetry = { enabled, service_name, sample_ratio, prometheus_listen,
-/// otlp_endpoint, otlp_protocol }`. Without `enabled`, telemetry is on when an exporter
+/// otlp_endpoint, otlp_protocol, otlp_certificate }`. Without `enabled`, telemetry is on when an exporter
 /// (`prometheus_listen` or `otlp_endpoint`) is set; a written `enabled` always wins.
 fn telemetry(ctx: &Ctx<'_>, path: &str, node: &Node) -> Result<TelemetrySettings, ConfigError> {
     let mut telemetry = TelemetrySettings::default();
@@ -603,6 +604,13 @@ fn telemetry(ctx: &Ctx<'_>, path: &str, node: &Node) -> Result<TelemetrySettings
                 telemetry.otlp_endpoint = Some(url);
             }
             "otlp_protocol" => telemetry.otlp_protocol = otlp_protocol(ctx, key_path, value)?,
+            "otlp_certificate" => {
+                let written = ctx.expanded(key_path, value)?;
+                if written.is_empty() {
+                    return Err(ctx.error(key_path, "the CA certificate's path cannot be empty"));
+                }
+                telemetry.otlp_certificate = Some(ctx.dir.join(written));
+            }
             _ => return Err(ctx.unknown_key(path, key, TELEMETRY_KEYS)),
         }
     }

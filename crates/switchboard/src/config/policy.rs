@@ -175,6 +175,10 @@ pub struct TelemetrySettings {
     /// How OTLP is sent. Key `otlp_protocol`: `"http/protobuf"` (the default) or `"grpc"`
     /// (feature `otlp-grpc`).
     pub otlp_protocol: OtlpProtocol,
+    /// A PEM file of CA certificates to trust, besides the system's roots, for an `https://`
+    /// gRPC endpoint. Key `otlp_certificate`; `${VAR}` is expanded, and a relative path is
+    /// resolved against the configuration file's directory.
+    pub otlp_certificate: Option<std::path::PathBuf>,
 }
 
 impl Default for TelemetrySettings {
@@ -186,6 +190,7 @@ impl Default for TelemetrySettings {
             prometheus_listen: None,
             otlp_endpoint: None,
             otlp_protocol: OtlpProtocol::HttpProtobuf,
+            otlp_certificate: None,
         }
     }
 }
