@@ -54,6 +54,22 @@ struct Answer {
     /// Why the router chose it, for replica groups.
     route: Option<&'static str>,
 }
+
+impl Answer {
+    /// The output of an uncached call that started at `started`.
+    fn into_output(self, started: Instant, degraded: Option<String>) -> CallOutput {
+        CallOutput {
+            result: self.result,
+            provenance: Provenance {
+                server: self.server,
+                latency: started.elapsed(),
+                attempts: self.attempts,
+            },
+            cache: CacheState::Bypass,
+            degraded,
+        }
+    }
+}
 use switchboard_registry::{health::Transition, routing::RouteRequest};
 use switchboard_transport::ConnectionState;
 use tokio::time::Instant;
@@ -362,16 +378,7 @@ impl Switchboard {
                 if let Some(reason) = answer.route {
                     op.route(&answer.server, reason);
                 }
-                CallOutput {
-                    result: answer.result,
-                    provenance: Provenance {
-                        server: answer.server,
-                        latency: started.elapsed(),
-                        attempts: answer.attempts,
-                    },
-                    cache: CacheState::Bypass,
-                    degraded: None,
-                }
+                answer.into_output(started, None)
             }),
         };
         let result = match (result, &policy.fallback) {
@@ -636,16 +643,7 @@ impl Switchboard {
                     &policy,
                 )
                 .await?;
-                Ok(CallOutput {
-                    result: answer.result,
-                    provenance: Provenance {
-                        server: answer.server,
-                        latency: started.elapsed(),
-                        attempts: answer.attempts,
-                    },
-                    cache: CacheState::Bypass,
-                    degraded: Some(reason),
-                })
+                Ok(answer.into_output(started, Some(reason)))
             }
         }
     }

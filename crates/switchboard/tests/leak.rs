@@ -6,14 +6,13 @@
 //! This binary holds a single test, so nothing else allocates meanwhile. It needs the testkit
 //! server: `cargo build -p switchboard-testkit` (`cargo xtask test` builds it).
 
-use std::{alloc::System, path::PathBuf, time::Duration};
+mod support;
+
+use std::{alloc::System, time::Duration};
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use switchboard::{
-    CallOptions, Switchboard,
-    rmcp::model::JsonObject,
-    transport::{ServerSpec, StdioSpec, TransportSpec},
-};
+use support::{echo_calls, testkit_spec};
+use switchboard::Switchboard;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -27,40 +26,6 @@ const MAX_GROWTH: isize = 64 * 1024;
 /// 20,000).
 const MAX_LIVE: isize = 200;
 
-fn testkit() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target");
-    ["debug", "release"]
-        .iter()
-        .map(|p| root.join(p).join("switchboard-testkit"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("build the testkit server first: cargo build -p switchboard-testkit")
-        })
-}
-
-async fn calls(sb: &Switchboard, n: usize) {
-    let options = CallOptions {
-        no_cache: true,
-        ..CallOptions::default()
-    };
-    let mut arguments = JsonObject::new();
-    arguments.insert("message".to_owned(), "hello".into());
-    // Eight in flight, as an application would.
-    let workers = (0..8).map(|_| {
-        let (sb, arguments, options) = (sb.clone(), arguments.clone(), options.clone());
-        async move {
-            for _ in 0..n / 8 {
-                let output = sb
-                    .call_with("testkit.echo", Some(arguments.clone()), options.clone())
-                    .await
-                    .expect("call");
-                assert!(!output.is_tool_error());
-            }
-        }
-    });
-    futures::future::join_all(workers).await;
-}
-
 #[test]
 fn finished_calls_leave_the_heap_as_it_was() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -69,22 +34,16 @@ fn finished_calls_leave_the_heap_as_it_was() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let spec = ServerSpec::new(
-            "testkit",
-            TransportSpec::Stdio(StdioSpec::new(
-                testkit().display().to_string(),
-                vec!["stdio".to_owned()],
-            )),
-        );
         let sb = Switchboard::builder()
             .call_timeout(Duration::from_secs(10))
-            .server(spec)
+            .server(testkit_spec())
             .build()
             .await
             .expect("connect");
-        calls(&sb, WARM_UP).await;
+        // Eight in flight, as an application would.
+        echo_calls(&sb, WARM_UP, 8).await;
         let region = Region::new(GLOBAL);
-        calls(&sb, CALLS).await;
+        echo_calls(&sb, CALLS, 8).await;
         let change = region.change();
         // A `realloc` is already counted in the allocated or deallocated bytes.
         let growth = change.bytes_allocated as isize - change.bytes_deallocated as isize;

@@ -14,18 +14,19 @@
 //! This binary holds a single test, so nothing else allocates meanwhile. It needs the testkit
 //! server: `cargo build -p switchboard-testkit` (`cargo xtask test` builds it).
 
-use std::{alloc::System, path::PathBuf, sync::Arc, time::Duration};
+mod support;
+
+use std::{alloc::System, sync::Arc, time::Duration};
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use support::{echo_calls, testkit_spec};
 use switchboard::{
-    CallOptions, Switchboard,
+    Switchboard,
     config::{Config, ServerConfig},
-    rmcp::model::JsonObject,
     telemetry::{
         Telemetry, TelemetryConfig,
         counting::{CountingMetricExporter, CountingSpanExporter, ExportCounts},
     },
-    transport::{ServerSpec, StdioSpec, TransportSpec},
 };
 
 #[global_allocator]
@@ -35,17 +36,6 @@ const WARM_UP: usize = 1_000;
 const CALLS: usize = 5_000;
 /// Allocations telemetry may add to one call (10 today).
 const MAX_EXTRA_PER_CALL: f64 = 12.0;
-
-fn testkit() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target");
-    ["debug", "release"]
-        .iter()
-        .map(|p| root.join(p).join("switchboard-testkit"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("build the testkit server first: cargo build -p switchboard-testkit")
-        })
-}
 
 fn counting_telemetry() -> (Telemetry, Arc<ExportCounts>) {
     let counts = Arc::new(ExportCounts::default());
@@ -63,40 +53,18 @@ fn counting_telemetry() -> (Telemetry, Arc<ExportCounts>) {
     (telemetry, counts)
 }
 
-async fn calls(sb: &Switchboard, n: usize) {
-    let options = CallOptions {
-        no_cache: true,
-        ..CallOptions::default()
-    };
-    let mut arguments = JsonObject::new();
-    arguments.insert("message".to_owned(), "hello".into());
-    for _ in 0..n {
-        let output = sb
-            .call_with("testkit.echo", Some(arguments.clone()), options.clone())
-            .await
-            .expect("call");
-        assert!(!output.is_tool_error());
-    }
-}
-
 /// Allocations per call after a warm-up, with `telemetry`.
 async fn allocations_per_call(telemetry: &Telemetry) -> f64 {
     let mut config = Config::default();
     config.defaults.call_timeout = Duration::from_secs(10);
-    config.servers.push(ServerConfig::new(ServerSpec::new(
-        "testkit",
-        TransportSpec::Stdio(StdioSpec::new(
-            testkit().display().to_string(),
-            vec!["stdio".to_owned()],
-        )),
-    )));
+    config.servers.push(ServerConfig::new(testkit_spec()));
     let sb = Switchboard::connect_with(config, Some(telemetry.clone()))
         .await
         .expect("connect");
-    calls(&sb, WARM_UP).await;
+    echo_calls(&sb, WARM_UP, 1).await;
     telemetry.force_flush().expect("flush");
     let region = Region::new(GLOBAL);
-    calls(&sb, CALLS).await;
+    echo_calls(&sb, CALLS, 1).await;
     telemetry.force_flush().expect("flush");
     let change = region.change();
     sb.shutdown().await;
