@@ -78,7 +78,8 @@ pub(crate) fn install(
 /// The span and metric exporters, each `None` when its signal is off.
 type Exporters = (Option<SpanExporter>, Option<MetricExporter>);
 
-/// The endpoint without a trailing `/`, which must be an http(s) URL.
+/// The endpoint without a trailing `/`, which must be an http(s) URL; `otlp.certificate` is
+/// checked against it, since a CA file only applies to gRPC over `https://`.
 fn base_url(config: &OtlpConfig) -> Result<&str, TelemetryError> {
     let base = config.endpoint.trim_end_matches('/');
     if !(base.starts_with("http://") || base.starts_with("https://")) {
@@ -94,21 +95,29 @@ fn base_url(config: &OtlpConfig) -> Result<&str, TelemetryError> {
             ),
         });
     }
+    if let Some(certificate) = &config.certificate {
+        let reason = match config.protocol {
+            OtlpProtocol::HttpProtobuf => format!(
+                "`{}`: a CA certificate file is supported with the grpc protocol; http/protobuf \
+                 export trusts the system's roots",
+                certificate.display()
+            ),
+            OtlpProtocol::Grpc if !base.starts_with("https://") => format!(
+                "`{}` is set but the endpoint `{base}` is not https://",
+                certificate.display()
+            ),
+            OtlpProtocol::Grpc => return Ok(base),
+        };
+        return Err(TelemetryError::Config {
+            key: "otlp.certificate",
+            reason,
+        });
+    }
     Ok(base)
 }
 
 fn http_exporters(config: &OtlpConfig) -> Result<Exporters, TelemetryError> {
     let base = base_url(config)?;
-    if let Some(certificate) = &config.certificate {
-        return Err(TelemetryError::Config {
-            key: "otlp.certificate",
-            reason: format!(
-                "`{}`: a CA certificate file is supported with the grpc protocol; http/protobuf \
-                 export trusts the system's roots",
-                certificate.display()
-            ),
-        });
-    }
     let headers: HashMap<String, String> = config.headers.iter().cloned().collect();
     let spans = config
         .traces

@@ -175,7 +175,6 @@ impl OwnedKey {
 }
 
 /// The span name, the attributes and the bound instruments of one kind of operation.
-
 #[derive(Debug)]
 pub(crate) struct Series {
     key: OwnedKey,

@@ -32,7 +32,7 @@ use switchboard_telemetry::{
     AuditRecord, CacheDecision, CallOutcome, Operation, OperationInfo, Outcome, Rejection,
     Transport,
 };
-use switchboard_transport::TransportError;
+use switchboard_transport::{TransportError, TransportSpec};
 
 /// What one call sends, whichever replica and attempt sends it.
 #[derive(Debug, Clone)]
@@ -308,9 +308,9 @@ impl Switchboard {
             match entry.route {
                 Route::Server(i) => {
                     let slot = &self.inner.servers[i];
-                    let transport = match slot.config.spec.transport_kind() {
-                        "stdio" => Transport::Stdio,
-                        _ => Transport::Http,
+                    let transport = match slot.config.spec.transport {
+                        TransportSpec::Stdio(_) => Transport::Stdio,
+                        TransportSpec::Http(_) => Transport::Http,
                     };
                     match &slot.connection {
                         // Read in place: copying the status would copy its strings.

@@ -28,12 +28,7 @@ const MAX_LIVE: isize = 200;
 
 #[test]
 fn finished_calls_leave_the_heap_as_it_was() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    support::runtime().block_on(async {
         let sb = Switchboard::builder()
             .call_timeout(Duration::from_secs(10))
             .server(testkit_spec())

@@ -73,12 +73,7 @@ async fn allocations_per_call(telemetry: &Telemetry) -> f64 {
 
 #[test]
 fn telemetry_adds_few_allocations_per_call() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    support::runtime().block_on(async {
         let off = allocations_per_call(&Telemetry::disabled()).await;
         let (telemetry, counts) = counting_telemetry();
         let on = allocations_per_call(&telemetry).await;

@@ -62,10 +62,7 @@ impl Runtime {
                     .with_endpoint(endpoint)
                     .with_timeout(config.timeout)
                     .with_metadata(metadata.clone());
-                match tls.clone() {
-                    Some(tls) => builder.with_tls_config(tls).build(),
-                    None => builder.build(),
-                }
+                with_tls(builder, tls.clone()).build()
             })
             .transpose()
             .map_err(exporter_error("otlp grpc span"))?;
@@ -77,10 +74,7 @@ impl Runtime {
                     .with_endpoint(endpoint)
                     .with_timeout(config.timeout)
                     .with_metadata(metadata);
-                match tls {
-                    Some(tls) => builder.with_tls_config(tls).build(),
-                    None => builder.build(),
-                }
+                with_tls(builder, tls).build()
             })
             .transpose()
             .map_err(exporter_error("otlp grpc metric"))?;
@@ -107,20 +101,14 @@ impl Drop for Runtime {
     }
 }
 
-/// The TLS settings of an `https://` endpoint: the system's roots and `otlp.certificate`.
-/// `None` for `http://`, where a certificate is a mistake worth reporting.
+/// What a PEM file holding a certificate contains.
+const PEM_CERTIFICATE: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
+/// The TLS settings of an `https://` endpoint: the system's roots and `otlp.certificate`
+/// (which `base_url` has checked is only set for one). `None` for `http://`.
 fn tls(config: &OtlpConfig, endpoint: &str) -> Result<Option<ClientTlsConfig>, TelemetryError> {
     if !endpoint.starts_with("https://") {
-        return match &config.certificate {
-            Some(certificate) => Err(TelemetryError::Config {
-                key: "otlp.certificate",
-                reason: format!(
-                    "`{}` is set but the endpoint `{endpoint}` is not https://",
-                    certificate.display()
-                ),
-            }),
-            None => Ok(None),
-        };
+        return Ok(None);
     }
     let tls = ClientTlsConfig::new().with_native_roots();
     let Some(path) = &config.certificate else {
@@ -130,13 +118,24 @@ fn tls(config: &OtlpConfig, endpoint: &str) -> Result<Option<ClientTlsConfig>, T
         key: "otlp.certificate",
         reason: format!("cannot read `{}`: {error}", path.display()),
     })?;
-    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+    if !pem
+        .windows(PEM_CERTIFICATE.len())
+        .any(|w| w == PEM_CERTIFICATE)
+    {
         return Err(TelemetryError::Config {
             key: "otlp.certificate",
             reason: format!("`{}` holds no PEM certificate", path.display()),
         });
     }
     Ok(Some(tls.ca_certificate(Certificate::from_pem(pem))))
+}
+
+/// `builder` with `tls`, if any.
+fn with_tls<B: WithTonicConfig>(builder: B, tls: Option<ClientTlsConfig>) -> B {
+    match tls {
+        Some(tls) => builder.with_tls_config(tls),
+        None => builder,
+    }
 }
 
 /// `otlp.headers` as gRPC metadata. Values are never quoted back: they may be credentials.

@@ -576,8 +576,9 @@ fn groups(
 }
 
 /// Reads `telemetry = { enabled, service_name, sample_ratio, prometheus_listen,
-/// otlp_endpoint, otlp_protocol, otlp_certificate }`. Without `enabled`, telemetry is on when an exporter
-/// (`prometheus_listen` or `otlp_endpoint`) is set; a written `enabled` always wins.
+/// otlp_endpoint, otlp_protocol, otlp_certificate }`. Without `enabled`, telemetry is on when
+/// an exporter (`prometheus_listen` or `otlp_endpoint`) is set; a written `enabled` always
+/// wins.
 fn telemetry(ctx: &Ctx<'_>, path: &str, node: &Node) -> Result<TelemetrySettings, ConfigError> {
     let mut telemetry = TelemetrySettings::default();
     let mut enabled = None;

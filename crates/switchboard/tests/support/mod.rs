@@ -9,6 +9,15 @@ use switchboard::{
     transport::{ServerSpec, StdioSpec, TransportSpec},
 };
 
+/// The runtime these tests drive the stack on: two worker threads, as on the loadtest machine.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// The testkit server binary, debug build first.
 pub(crate) fn testkit() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target");
