@@ -25,6 +25,7 @@ use rmcp::model::{
 use serde::{Deserialize, Serialize};
 use switchboard_cache::{BoxError, Codec, Loaded, Served, json::JsonKey};
 use switchboard_core::{ErrorClass, Provenance, ServerName};
+use switchboard_registry::{health::Transition, routing::RouteRequest};
 use switchboard_resilience::{
     Backoff, Classify, Jitter, Outcome as BreakerOutcome, Retry, RetryConfig, TimeoutError,
 };
@@ -32,7 +33,16 @@ use switchboard_telemetry::{
     AuditRecord, CacheDecision, CallOutcome, Operation, OperationInfo, Outcome, Rejection,
     Transport,
 };
-use switchboard_transport::{TransportError, TransportSpec};
+use switchboard_transport::{ConnectionState, TransportError, TransportSpec};
+use tokio::time::Instant;
+
+use crate::{
+    Error, Switchboard,
+    catalog::{Route, ToolEntry},
+    config::{Fallback, ResolvedPolicy},
+    runtime::PolicyCounters,
+    switchboard::{GroupSlot, Inner, ServerSlot},
+};
 
 /// What one call sends, whichever replica and attempt sends it.
 #[derive(Debug, Clone)]
@@ -70,17 +80,6 @@ impl Answer {
         }
     }
 }
-use switchboard_registry::{health::Transition, routing::RouteRequest};
-use switchboard_transport::ConnectionState;
-use tokio::time::Instant;
-
-use crate::{
-    Error, Switchboard,
-    catalog::{Route, ToolEntry},
-    config::{Fallback, ResolvedPolicy},
-    runtime::PolicyCounters,
-    switchboard::{GroupSlot, Inner, ServerSlot},
-};
 
 /// Where a call's answer came from, as far as the cache is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
